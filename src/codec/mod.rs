@@ -1,0 +1,1 @@
+//! Decoding and encoding of records: JSON and Confluent-framed Avro with a schema registry.

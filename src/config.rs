@@ -1,0 +1,1 @@
+//! Typed configuration: one TOML file plus `SHOPSTREAM_*` environment overrides.

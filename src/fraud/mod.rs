@@ -1,0 +1,1 @@
+//! Per-customer fraud features, weighted rules and explainable scoring. Not built yet.

@@ -1,0 +1,1 @@
+//! Validation rules, DLQ reasons and the per-window data-quality score.

@@ -1,1 +1,416 @@
 //! Typed configuration: one TOML file plus `SHOPSTREAM_*` environment overrides.
+//!
+//! Sources are layered: built-in defaults, then the TOML file (if given), then environment
+//! variables named `SHOPSTREAM_<SECTION>__<KEY>` (double underscore between levels, e.g.
+//! `SHOPSTREAM_KAFKA__BOOTSTRAP_SERVERS`). Unknown keys are rejected so typos surface.
+//! Secrets never come from the file: they are read only from the environment (or a `.env`
+//! file loaded into it) through the fixed variable names in [`Secrets`], and a config file
+//! that tries to set one is an error. Errors render as one line naming the offending key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Keys that hold secrets and therefore may only come from the environment.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "sasl_password",
+    "ssl_key_password",
+    "sasl.password",
+    "ssl.key.password",
+];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub registry: RegistryConfig,
+    pub postgres: PostgresConfig,
+    pub processing: ProcessingConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    /// plaintext | ssl | sasl_plaintext | sasl_ssl
+    pub security_protocol: SecurityProtocol,
+    /// PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 (with a SASL protocol)
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub ssl_ca_location: Option<String>,
+    pub ssl_certificate_location: Option<String>,
+    pub ssl_key_location: Option<String>,
+    /// Extra librdkafka properties passed through verbatim (no secrets here).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: "localhost:9092".into(),
+            security_protocol: SecurityProtocol::Plaintext,
+            sasl_mechanism: None,
+            sasl_username: None,
+            ssl_ca_location: None,
+            ssl_certificate_location: None,
+            ssl_key_location: None,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Confluent-compatible schema registry; only needed for `format = "avro"`.
+    pub url: String,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            url: "http://localhost:8081".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub dbname: String,
+    /// disable | prefer | require | verify-full
+    pub sslmode: String,
+    pub sslrootcert: Option<String>,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            host: "localhost".into(),
+            port: 5432,
+            user: "shopstream".into(),
+            dbname: "shopstream".into(),
+            sslmode: "prefer".into(),
+            sslrootcert: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    ExactlyOnce,
+    AtLeastOnce,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WireFormat {
+    Json,
+    Avro,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessingConfig {
+    pub guarantee: Guarantee,
+    /// Length of one Kafka transaction (or at-least-once commit) in milliseconds.
+    pub commit_interval_ms: u64,
+    /// Wire format of the input topics.
+    pub format: WireFormat,
+    /// Stable per instance; the transactional.id is `<prefix>-<instance_id>`.
+    pub instance_id: String,
+    pub transactional_id_prefix: String,
+    /// Largest accepted record value in bytes; larger ones go to the DLQ.
+    pub max_record_bytes: usize,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        ProcessingConfig {
+            guarantee: Guarantee::ExactlyOnce,
+            commit_interval_ms: 100,
+            format: WireFormat::Json,
+            instance_id: "0".into(),
+            transactional_id_prefix: "shopstream".into(),
+            max_record_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the Prometheus `/metrics` endpoint; empty disables it.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// Secrets, read only from the environment (after `.env` has been loaded into it).
+#[derive(Clone, Default, PartialEq)]
+pub struct Secrets {
+    /// `SHOPSTREAM_KAFKA_SASL_PASSWORD`
+    pub kafka_sasl_password: Option<String>,
+    /// `SHOPSTREAM_KAFKA_SSL_KEY_PASSWORD`
+    pub kafka_ssl_key_password: Option<String>,
+    /// `SHOPSTREAM_POSTGRES_PASSWORD`
+    pub postgres_password: Option<String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mask = |o: &Option<String>| if o.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Secrets")
+            .field("kafka_sasl_password", &mask(&self.kafka_sasl_password))
+            .field(
+                "kafka_ssl_key_password",
+                &mask(&self.kafka_ssl_key_password),
+            )
+            .field("postgres_password", &mask(&self.postgres_password))
+            .finish()
+    }
+}
+
+impl Secrets {
+    pub fn from_env() -> Secrets {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Secrets {
+            kafka_sasl_password: get("SHOPSTREAM_KAFKA_SASL_PASSWORD"),
+            kafka_ssl_key_password: get("SHOPSTREAM_KAFKA_SSL_KEY_PASSWORD"),
+            postgres_password: get("SHOPSTREAM_POSTGRES_PASSWORD"),
+        }
+    }
+}
+
+/// A configuration error, rendered as one line that names the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then `SHOPSTREAM_*` environment overrides.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(file, Env::prefixed("SHOPSTREAM_").split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            reject_secrets_in_file(&text, path)?;
+            fig = fig.merge(Toml::file(path));
+        }
+        // Secret variables are single-underscore names and not part of the typed tree.
+        let env = env.filter(|k| !k.as_str().contains("password"));
+        fig.merge(env)
+            .extract::<Config>()
+            .map_err(|e| ConfigError(one_line(e).replace("key \"default.", "key \"")))?
+            .validated()
+    }
+
+    fn validated(self) -> Result<Config, ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        if self.processing.commit_interval_ms == 0 {
+            return bad("processing.commit_interval_ms", "must be > 0");
+        }
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return bad("kafka.bootstrap_servers", "must not be empty");
+        }
+        if !["disable", "prefer", "require", "verify-full", "verify-ca"]
+            .contains(&self.postgres.sslmode.as_str())
+        {
+            return bad(
+                "postgres.sslmode",
+                "expected one of disable, prefer, require, verify-ca, verify-full",
+            );
+        }
+        if let Some(k) = self.kafka.properties.keys().find(|k| is_secret_key(k)) {
+            return bad(
+                &format!("kafka.properties.{k}"),
+                "secrets are read only from the environment (see .env.example)",
+            );
+        }
+        Ok(self)
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SECRET_KEYS
+        .iter()
+        .any(|s| k == *s || k.ends_with(&format!(".{s}")))
+}
+
+fn reject_secrets_in_file(text: &str, path: &Path) -> Result<(), ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigError(format!("{}: {}", path.display(), one_line(e)))
+    })?;
+    fn walk(t: &toml::Table, prefix: &str) -> Option<String> {
+        t.iter().find_map(|(k, v)| {
+            let full = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if is_secret_key(k) {
+                return Some(full);
+            }
+            v.as_table().and_then(|sub| walk(sub, &full))
+        })
+    }
+    match walk(&table, "") {
+        Some(key) => Err(ConfigError(format!(
+            "key `{key}` in {}: secrets are read only from the environment (see .env.example)",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn one_line(e: impl fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).unwrap();
+        let prefix = format!("SHOPSTREAM_TEST_{}_", std::process::id());
+        for (k, v) in env {
+            std::env::set_var(format!("{prefix}{k}"), v);
+        }
+        let r = Config::load_from(Some(&path), Env::prefixed(&prefix).split("__"));
+        for (k, _) in env {
+            std::env::remove_var(format!("{prefix}{k}"));
+        }
+        r
+    }
+
+    #[test]
+    fn defaults_load_and_example_file_parses() {
+        let example = include_str!("../shopstream.example.toml");
+        let c = load_str(example, &[]).expect("example config must load");
+        assert_eq!(c.processing.guarantee, Guarantee::ExactlyOnce);
+        assert_eq!(load_str("", &[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = load_str(
+            "[kafka]\nbootstrap_servers = \"a:1\"\n",
+            &[
+                ("KAFKA__BOOTSTRAP_SERVERS", "b:2"),
+                ("PROCESSING__COMMIT_INTERVAL_MS", "250"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.kafka.bootstrap_servers, "b:2");
+        assert_eq!(c.processing.commit_interval_ms, 250);
+    }
+
+    #[test]
+    fn bad_value_names_the_key_on_one_line() {
+        let e = load_str("[processing]\ncommit_interval_ms = \"soon\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("commit_interval_ms"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = load_str("[processing]\nguarantee = \"maybe-once\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("guarantee"), "{e}");
+        let e = load_str("[processing]\ncommit_interval_ms = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("processing.commit_interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let e = load_str("[kafka]\nbootstrap_server = \"x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bootstrap_server"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_refused_in_the_file() {
+        let e = load_str("[postgres]\npassword = \"hunter2\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("postgres.password"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = load_str("[kafka.properties]\n\"sasl.password\" = \"x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sasl.password"), "{e}");
+    }
+
+    #[test]
+    fn secrets_debug_is_masked() {
+        let s = Secrets {
+            postgres_password: Some("hunter2".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,1 +1,205 @@
-fn main() {}
+//! The `shopstream` command line: `run | demo | generate | replay | topics | schemas`.
+//!
+//! Parses arguments with clap, loads the layered configuration (defaults, TOML file,
+//! `SHOPSTREAM_*` environment, secrets from the environment or `.env`), sets up logging and
+//! dispatches to the component that implements each subcommand. Exit codes: 0 success,
+//! 1 failure at run time, 2 bad usage or configuration, 3 a subcommand not built yet.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use shopstream::config::{Config, LogFormat, Secrets};
+use shopstream::runtime::{client, topics};
+
+#[derive(Parser)]
+#[command(
+    name = "shopstream",
+    version,
+    about = "Exactly-once, event-time e-commerce analytics on Kafka"
+)]
+struct Cli {
+    /// TOML configuration file (see shopstream.example.toml).
+    #[arg(long, short, global = true, env = "SHOPSTREAM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format (overrides log.format); filter with RUST_LOG.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the stream processor (stage 1, stage 2 and the PostgreSQL sink).
+    Run,
+    /// Run the whole pipeline on embedded defaults: in-process broker, throw-away PostgreSQL.
+    Demo,
+    /// Produce a synthetic shop (catalog, sessions, transactions, faults) to Kafka.
+    Generate,
+    /// Reprocess a time range of the inputs under its own group and transactional id.
+    Replay,
+    /// Manage the topics defined in topics/topics.toml.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// Manage the Avro schemas in schemas/avro/ in a Confluent schema registry.
+    Schemas,
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Create missing topics and check existing ones (idempotent).
+    Create {
+        /// Topic definitions file (default: the built-in copy of topics/topics.toml).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Override the default partition count of the file.
+        #[arg(long)]
+        partitions: Option<i32>,
+    },
+    /// Print the topic definitions.
+    List {
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+enum Failure {
+    Usage(String),
+    NotBuilt(&'static str),
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn main() -> ExitCode {
+    // Behave like other Unix tools when piped into `head`: exit quietly on a closed pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let _ = dotenvy::dotenv();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(cli.log_format.unwrap_or(config.log.format));
+    let secrets = Secrets::from_env();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(dispatch(cli.command, config, secrets)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::NotBuilt(what)) => {
+            eprintln!("error: `shopstream {what}` is not built yet");
+            ExitCode::from(3)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn dispatch(cmd: Command, config: Config, secrets: Secrets) -> Result<(), Failure> {
+    match cmd {
+        Command::Run => Err(Failure::NotBuilt("run")),
+        Command::Demo => Err(Failure::NotBuilt("demo")),
+        Command::Generate => Err(Failure::NotBuilt("generate")),
+        Command::Replay => Err(Failure::NotBuilt("replay")),
+        Command::Schemas => Err(Failure::NotBuilt("schemas")),
+        Command::Topics { action } => topics_cmd(action, &config, &secrets).await,
+    }
+}
+
+fn load_topic_defs(
+    file: Option<PathBuf>,
+    partitions: Option<i32>,
+) -> Result<Vec<topics::TopicDef>, Failure> {
+    let text = match &file {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", p.display())))?,
+        None => topics::BUILTIN.to_string(),
+    };
+    topics::parse(&text, partitions).map_err(|e| Failure::Usage(format!("{e:#}")))
+}
+
+async fn topics_cmd(
+    action: TopicsAction,
+    config: &Config,
+    secrets: &Secrets,
+) -> Result<(), Failure> {
+    match action {
+        TopicsAction::List { file } => {
+            for d in load_topic_defs(file, None)? {
+                let retention = d.retention_ms.map_or("-".to_string(), |r| r.to_string());
+                println!(
+                    "{:<34} partitions={:<3} rf={:<3} cleanup={:<15} retention_ms={}",
+                    d.name, d.partitions, d.replication_factor, d.cleanup_policy, retention
+                );
+            }
+            Ok(())
+        }
+        TopicsAction::Create { file, partitions } => {
+            let defs = load_topic_defs(file, partitions)?;
+            let admin = client::base_config(&config.kafka, secrets)
+                .create()
+                .map_err(|e| Failure::Runtime(anyhow::anyhow!("admin client: {e}")))?;
+            let outcomes = topics::apply(&admin, &defs, Duration::from_secs(30)).await?;
+            let mut failed = 0;
+            for (name, o) in &outcomes {
+                match o {
+                    topics::Outcome::Created => println!("created  {name}"),
+                    topics::Outcome::Exists => println!("exists   {name}"),
+                    topics::Outcome::PartitionMismatch { actual, defined } => {
+                        failed += 1;
+                        println!("MISMATCH {name}: has {actual} partitions, defined {defined}")
+                    }
+                    topics::Outcome::Failed(why) => {
+                        failed += 1;
+                        println!("FAILED   {name}: {why}")
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(Failure::Runtime(anyhow::anyhow!(
+                    "{failed} of {} topics are not as defined",
+                    outcomes.len()
+                )));
+            }
+            Ok(())
+        }
+    }
+}

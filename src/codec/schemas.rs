@@ -25,9 +25,10 @@ pub struct ReaderSchema {
 }
 
 impl ReaderSchema {
-    fn parse(file: &'static str, json: &'static str) -> ReaderSchema {
-        // The files are part of the build and parsed by a unit test; failing here is a
-        // build defect, not an input error.
+    /// Parses a reader schema. Meant for compiled-in schema text (a unit test parses every
+    /// shipped file), so a parse failure is a build defect and panics; never call this on
+    /// input data.
+    pub fn parse(file: &'static str, json: &'static str) -> ReaderSchema {
         let avro = apache_avro::Schema::parse_str(json)
             .unwrap_or_else(|e| panic!("schemas/avro/{file} is not valid Avro: {e}"));
         let fast = json

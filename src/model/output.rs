@@ -194,8 +194,15 @@ mod serde_opt_bytes_b64 {
         }
     }
 
-    #[derive(Deserialize)]
-    struct Inner(#[serde(with = "super::serde_bytes_b64")] Vec<u8>);
+    /// Bytes in either representation (a hand-written impl: a derived newtype would ask
+    /// binary deserializers for a newtype wrapper they do not have).
+    struct Inner(Vec<u8>);
+
+    impl<'de> Deserialize<'de> for Inner {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Inner, D::Error> {
+            super::serde_bytes_b64::deserialize(d).map(Inner)
+        }
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         Ok(Option::<Inner>::deserialize(d)?.map(|b| b.0))

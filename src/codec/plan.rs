@@ -29,6 +29,7 @@ use super::schemas::ReaderSchema;
 /// A writer schema fetched from the registry, parsed for both libraries.
 pub struct WriterSchema {
     pub id: u32,
+    pub json: String,
     pub avro: Schema,
     pub fast: serde_avro_fast::Schema,
 }
@@ -38,14 +39,24 @@ impl WriterSchema {
         let unsupported = |detail: String| DecodeError::UnsupportedSchema { id, detail };
         let avro = Schema::parse_str(json).map_err(|e| unsupported(e.to_string()))?;
         let fast = json.parse().map_err(|e| unsupported(format!("{e}")))?;
-        Ok(WriterSchema { id, avro, fast })
+        Ok(WriterSchema {
+            id,
+            json: json.to_owned(),
+            avro,
+            fast,
+        })
     }
 }
 
 /// The chosen way from writer bytes to the reader type.
 pub enum Plan {
     Direct,
-    Resolve,
+    /// Writer and reader schemas with bytes-decimals erased to plain bytes, see
+    /// [`erase_decimals`].
+    Resolve {
+        writer: Schema,
+        reader: Schema,
+    },
 }
 
 impl Plan {
@@ -69,8 +80,11 @@ impl Plan {
             return Ok(Plan::Direct);
         }
         SchemaCompatibility::can_read(&writer.avro, &reader.avro)
-            .map(|_| Plan::Resolve)
-            .map_err(|e| incompatible(e.to_string()))
+            .map_err(|e| incompatible(e.to_string()))?;
+        Ok(Plan::Resolve {
+            writer: erase_decimals(&writer.json).map_err(incompatible)?,
+            reader: erase_decimals(reader.json).map_err(incompatible)?,
+        })
     }
 
     /// Decodes one datum (the bytes after the Confluent header).
@@ -82,10 +96,19 @@ impl Plan {
     ) -> Result<T, DecodeError> {
         match self {
             Plan::Direct => read_fast(datum, &writer.fast),
-            Plan::Resolve => {
+            Plan::Resolve {
+                writer: erased_writer,
+                reader: erased_reader,
+            } => {
                 read_fast::<IgnoredAny>(datum, &writer.fast)?;
-                let value = resolve(writer, reader, datum)?;
-                let bytes = GenericDatumWriter::builder(&reader.avro)
+                let value = resolve(erased_writer, erased_reader, datum).map_err(|detail| {
+                    DecodeError::IncompatibleSchema {
+                        id: writer.id,
+                        reader: reader.full_name.clone(),
+                        detail,
+                    }
+                })?;
+                let bytes = GenericDatumWriter::builder(erased_reader)
                     .validate(false)
                     .build()
                     .and_then(|w| w.write_value_to_vec(value))
@@ -102,21 +125,40 @@ fn malformed(e: impl std::fmt::Display) -> DecodeError {
     }
 }
 
-fn resolve(
-    writer: &WriterSchema,
-    reader: &ReaderSchema,
-    datum: &[u8],
-) -> Result<Value, DecodeError> {
+fn resolve(writer: &Schema, reader: &Schema, datum: &[u8]) -> Result<Value, String> {
     let mut input = datum;
-    GenericDatumReader::builder(&writer.avro)
-        .reader_schema(&reader.avro)
+    GenericDatumReader::builder(writer)
+        .reader_schema(reader)
         .build()
         .and_then(|r| r.read_value(&mut input))
-        .map_err(|e| DecodeError::IncompatibleSchema {
-            id: writer.id,
-            reader: reader.full_name.clone(),
-            detail: e.to_string(),
-        })
+        .map_err(|e| e.to_string())
+}
+
+/// A copy of `json` with every `decimal` logical type removed, leaving its plain `bytes` or
+/// `fixed`. apache-avro 0.22 refuses to resolve a bytes-decimal whose minimal encoding has
+/// fewer bytes than its precision could need ("Precision 18 too small to hold decimal
+/// values with 2 bytes"), i.e. almost every real value. Resolution only runs after
+/// `SchemaCompatibility::can_read` has checked that precision and scale match, the wire
+/// encoding of a decimal is exactly its bytes, and the final read with the real reader
+/// schema turns the bytes back into the decimal.
+fn erase_decimals(json: &str) -> Result<Schema, String> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if o.get("logicalType").and_then(|l| l.as_str()) == Some("decimal") {
+                    o.remove("logicalType");
+                    o.remove("precision");
+                    o.remove("scale");
+                }
+                o.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    strip(&mut value);
+    Schema::parse(&value).map_err(|e| e.to_string())
 }
 
 /// Reads one datum with serde_avro_fast and insists that it spans the whole payload.
@@ -270,9 +312,9 @@ mod tests {
     }
 
     #[test]
-    fn non_null_default_or_promotion_needs_resolution() {
+    fn promotion_needs_resolution() {
         let reader = UserEvent::reader_schema();
-        // The writer lacks `referrer`... fine; but writing page_url as bytes needs resolution.
+        // serde would read bytes into a String too, but only resolution guarantees it.
         let promoted = reader.json.replacen(
             "{\"name\": \"page_url\", \"type\": \"string\"}",
             "{\"name\": \"page_url\", \"type\": \"bytes\"}",
@@ -281,7 +323,7 @@ mod tests {
         assert_ne!(promoted, reader.json);
         assert!(matches!(
             Plan::choose(&writer(&promoted), reader),
-            Ok(Plan::Resolve)
+            Ok(Plan::Resolve { .. })
         ));
     }
 

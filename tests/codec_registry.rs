@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shopstream::codec::admin::{register_all, register_defaults};
+use shopstream::codec::admin::{register_all, register_builtin, register_defaults};
 use shopstream::codec::embedded_registry::EmbeddedRegistry;
 use shopstream::codec::subjects::{topic_schemas, KPI_FAMILIES};
 use shopstream::codec::RegistryError;
@@ -259,6 +259,8 @@ async fn register_all_registers_every_topic_idempotently() {
 
     let second = register_defaults(r.url(), &schema_dir()).await.unwrap();
     assert_eq!(first, second, "registering again changes nothing");
+    // The compiled-in schemas are the files.
+    assert_eq!(register_builtin(r.url()).await.unwrap(), first);
 }
 
 #[tokio::test]

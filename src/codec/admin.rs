@@ -12,6 +12,7 @@ use apache_avro::Schema;
 use super::error::RegistryError;
 use super::format::REGISTRY_TIMEOUT;
 use super::registry_client::{Registered, RegistryClient};
+use super::schemas::by_file;
 use super::subjects::{topic_schemas, value_subject};
 
 /// Registers every shopstream topic's schema from `schema_dir` (see
@@ -23,28 +24,59 @@ pub async fn register_defaults(
     register_all(registry_url, schema_dir, &topic_schemas()).await
 }
 
+/// Registers the schemas compiled into the binary for every shopstream topic, for when no
+/// schema directory is at hand (e.g. `demo` seeding its embedded registry).
+pub async fn register_builtin(registry_url: &str) -> Result<Vec<Registered>, RegistryError> {
+    let mut planned = Vec::new();
+    for (topic, file) in topic_schemas() {
+        let schema = by_file(file).ok_or_else(|| RegistryError::InvalidSchema {
+            source_name: file.to_owned(),
+            detail: "no such compiled-in schema".into(),
+        })?;
+        planned.push((
+            value_subject(&topic),
+            file.to_owned(),
+            schema.json.to_owned(),
+        ));
+    }
+    register_checked(registry_url, planned).await
+}
+
 /// Registers `schema_dir/<file>` under `<topic>-value` for each `(topic, file)`.
 pub async fn register_all<T: AsRef<str>, F: AsRef<str>>(
     registry_url: &str,
     schema_dir: &Path,
     topics: &[(T, F)],
 ) -> Result<Vec<Registered>, RegistryError> {
-    let client = RegistryClient::new(registry_url, REGISTRY_TIMEOUT)?;
     let mut planned = Vec::with_capacity(topics.len());
     for (topic, file) in topics {
         let path = schema_dir.join(file.as_ref());
         let text = read_schema(&path)?;
-        let subject = value_subject(topic.as_ref());
-        if !client.is_compatible(&subject, &text).await? {
+        planned.push((
+            value_subject(topic.as_ref()),
+            path.display().to_string(),
+            text,
+        ));
+    }
+    register_checked(registry_url, planned).await
+}
+
+/// Checks every (subject, source name, schema) for compatibility, then registers them all.
+async fn register_checked(
+    registry_url: &str,
+    planned: Vec<(String, String, String)>,
+) -> Result<Vec<Registered>, RegistryError> {
+    let client = RegistryClient::new(registry_url, REGISTRY_TIMEOUT)?;
+    for (subject, source, text) in &planned {
+        if !client.is_compatible(subject, text).await? {
             return Err(RegistryError::Incompatible {
-                detail: explain(&client, &subject, &text, &path).await,
-                subject,
+                detail: explain(&client, subject, text, source).await,
+                subject: subject.clone(),
             });
         }
-        planned.push((subject, text));
     }
     let mut registered = Vec::with_capacity(planned.len());
-    for (subject, text) in planned {
+    for (subject, _, text) in planned {
         client.register(&subject, &text).await?;
         registered.push(client.lookup(&subject, &text).await?);
     }
@@ -63,8 +95,7 @@ fn read_schema(path: &Path) -> Result<String, RegistryError> {
 
 /// Why `text` is incompatible, as far as a local check against the latest version can
 /// tell (the registry only answers yes or no).
-async fn explain(client: &RegistryClient, subject: &str, text: &str, path: &Path) -> String {
-    let file = path.display();
+async fn explain(client: &RegistryClient, subject: &str, text: &str, file: &str) -> String {
     let Ok(Some((latest, old_text))) = client.latest(subject).await else {
         return format!("{file} is rejected by the registry's compatibility level");
     };

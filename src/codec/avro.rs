@@ -27,12 +27,15 @@ enum CachedWriter {
     Failed(DecodeError, Instant),
 }
 
+/// A writer schema with the plan that reads it as one reader type.
+type PlanEntry = Arc<(Arc<WriterSchema>, Plan)>;
+
 /// Decodes Confluent-framed Avro into model types.
 pub struct AvroDecoder {
     client: RegistryClient,
     max_record_bytes: usize,
     writers: DashMap<u32, CachedWriter>,
-    plans: DashMap<(u32, &'static str), Result<Arc<(Arc<WriterSchema>, Plan)>, DecodeError>>,
+    plans: DashMap<(u32, &'static str), Result<PlanEntry, DecodeError>>,
 }
 
 impl AvroDecoder {
@@ -67,7 +70,7 @@ impl AvroDecoder {
         &self,
         id: u32,
         reader: &'static super::schemas::ReaderSchema,
-    ) -> Result<Arc<(Arc<WriterSchema>, Plan)>, DecodeError> {
+    ) -> Result<PlanEntry, DecodeError> {
         let writer = self.writer_schema(id).await?;
         let plan = Plan::choose(&writer, reader).map(|p| Arc::new((writer, p)));
         self.plans.insert((id, reader.file), plan.clone());

@@ -119,3 +119,36 @@ impl OutputEncoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shareable<T: Send + Sync>() {}
+    fn spawnable<F: std::future::Future + Send>(_: F) {}
+
+    #[test]
+    fn codecs_can_be_shared_across_tokio_tasks() {
+        shareable::<InputDecoder>();
+        shareable::<OutputEncoder>();
+        shareable::<super::super::embedded_registry::EmbeddedRegistry>();
+        let decoder = InputDecoder::json(DecodeLimits::default());
+        spawnable(decoder.decode::<Transaction>(b"{}"));
+        spawnable(decoder.decode_record(RecordKind::Event, None));
+        let encoder = OutputEncoder::json();
+        spawnable(encoder.encode(
+            "shop.dlq",
+            &crate::model::Product {
+                product_id: String::new(),
+                name: String::new(),
+                category: String::new(),
+                brand: String::new(),
+                price: Default::default(),
+                cost: Default::default(),
+                inventory_count: 0,
+                reorder_point: None,
+                updated_at: 0,
+            },
+        ));
+    }
+}

@@ -12,6 +12,10 @@
 //!   validated with serde_avro_fast first (cheap, allocation-free, bounds every length by
 //!   the payload), resolved to a reader `Value` by apache-avro, re-encoded with the reader
 //!   schema and read by serde_avro_fast, so both paths share one serde mapping.
+//!
+//! Measured (tests/codec_timing.rs, release, contended 2-core machine, 170-byte
+//! Transaction): Direct ≈ 2.3–2.9 µs/record, apache-avro decoding to a `Value` alone
+//! ≈ 6.3–6.7 µs (2.3–2.8× Direct), Resolve ≈ 20–28 µs (≈ 9–10× Direct).
 
 use std::collections::HashSet;
 
@@ -54,8 +58,8 @@ pub enum Plan {
     /// Writer and reader schemas with bytes-decimals erased to plain bytes, see
     /// [`erase_decimals`].
     Resolve {
-        writer: Schema,
-        reader: Schema,
+        writer: Box<Schema>,
+        reader: Box<Schema>,
     },
 }
 
@@ -82,8 +86,8 @@ impl Plan {
         SchemaCompatibility::can_read(&writer.avro, &reader.avro)
             .map_err(|e| incompatible(e.to_string()))?;
         Ok(Plan::Resolve {
-            writer: erase_decimals(&writer.json).map_err(incompatible)?,
-            reader: erase_decimals(reader.json).map_err(incompatible)?,
+            writer: Box::new(erase_decimals(&writer.json).map_err(incompatible)?),
+            reader: Box::new(erase_decimals(reader.json).map_err(incompatible)?),
         })
     }
 

@@ -14,6 +14,7 @@ pub use input::{
     Device, EventType, LineItem, Location, Product, Record, SourceCoord, Transaction, TxStatus,
     UserEvent,
 };
+pub use output::bytes_repr::with_raw_bytes;
 pub use output::{
     DlqRecord, EmitStatus, EnrichedItem, EnrichedOrder, FraudAlert, KpiRow, LateRecord,
 };

@@ -129,17 +129,48 @@ pub struct LateRecord {
     pub source: SourceCoord,
 }
 
-/// Byte fields are base64 in JSON so stock tools can print them.
+/// Byte fields are base64 strings in JSON so stock tools can print them, and raw bytes in
+/// binary formats. serde cannot tell the two apart (serde_avro_fast reports itself
+/// human-readable), so the Avro encoder switches to raw bytes for the duration of one
+/// serialization with [`with_raw_bytes`]. Deserialization accepts both forms: a string is
+/// base64-decoded, a byte string is taken as is.
+pub mod bytes_repr {
+    use std::cell::Cell;
+
+    thread_local! {
+        static RAW: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f` with byte fields serialized as raw bytes instead of base64 text.
+    pub fn with_raw_bytes<R>(f: impl FnOnce() -> R) -> R {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                RAW.with(|r| r.set(self.0));
+            }
+        }
+        let _reset = Reset(RAW.with(|r| r.replace(true)));
+        f()
+    }
+
+    pub(super) fn raw() -> bool {
+        RAW.with(|r| r.get())
+    }
+}
+
 mod serde_bytes_b64 {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::b64::encode(v))
+        if super::bytes_repr::raw() {
+            s.serialize_bytes(v)
+        } else {
+            s.serialize_str(&super::b64::encode(v))
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        super::b64::decode(&s).map_err(serde::de::Error::custom)
+        d.deserialize_any(super::b64::BytesVisitor)
     }
 }
 
@@ -148,15 +179,33 @@ mod serde_opt_bytes_b64 {
 
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
+            Some(b) if super::bytes_repr::raw() => s.serialize_some(&Raw(b)),
             Some(b) => s.serialize_some(&super::b64::encode(b)),
             None => s.serialize_none(),
         }
     }
 
+    /// Borrowed bytes that serialize as a byte string.
+    struct Raw<'a>(&'a [u8]);
+
+    impl serde::Serialize for Raw<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    /// Bytes in either representation (a hand-written impl: a derived newtype would ask
+    /// binary deserializers for a newtype wrapper they do not have).
+    struct Inner(Vec<u8>);
+
+    impl<'de> Deserialize<'de> for Inner {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Inner, D::Error> {
+            super::serde_bytes_b64::deserialize(d).map(Inner)
+        }
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| super::b64::decode(&s).map_err(serde::de::Error::custom))
-            .transpose()
+        Ok(Option::<Inner>::deserialize(d)?.map(|b| b.0))
     }
 }
 
@@ -169,5 +218,28 @@ mod b64 {
 
     pub fn decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
         base64::engine::general_purpose::STANDARD.decode(s)
+    }
+
+    /// Accepts base64 text (JSON) or a byte string (binary formats).
+    pub struct BytesVisitor;
+
+    impl serde::de::Visitor<'_> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("base64 text or bytes")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            decode(v).map_err(E::custom)
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! milliseconds or an RFC 3339 string on input (JSON producers send both) and always write
 //! epoch milliseconds, plus formatting for logs and exports.
 
-use serde::{Deserialize, Deserializer, Serializer};
+use serde::{Deserializer, Serializer};
 
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
@@ -21,11 +21,37 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
         .map(|t| t.timestamp_millis())
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum MillisOrString {
-    Millis(i64),
-    Text(String),
+/// Accepts epoch milliseconds (any integer, or a float without a fraction) or RFC 3339
+/// text. A hand-written visitor rather than an untagged enum: it is on the decode hot path
+/// and must not buffer.
+struct MillisVisitor;
+
+impl serde::de::Visitor<'_> for MillisVisitor {
+    type Value = Millis;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("epoch milliseconds or an RFC 3339 timestamp")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Millis, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Millis, E> {
+        i64::try_from(v).map_err(|_| E::custom(format!("timestamp {v} out of range")))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Millis, E> {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            Ok(v as i64)
+        } else {
+            Err(E::custom(format!("invalid timestamp {v}")))
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Millis, E> {
+        parse_rfc3339(s).ok_or_else(|| E::custom(format!("invalid timestamp {s:?}")))
+    }
 }
 
 /// `#[serde(with = "crate::model::time::millis")]`
@@ -37,11 +63,7 @@ pub mod millis {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        match MillisOrString::deserialize(d)? {
-            MillisOrString::Millis(v) => Ok(v),
-            MillisOrString::Text(s) => parse_rfc3339(&s)
-                .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp {s:?}"))),
-        }
+        d.deserialize_any(MillisVisitor)
     }
 }
 

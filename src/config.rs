@@ -241,7 +241,10 @@ pub struct ConfigError(String);
 impl Config {
     /// Loads defaults, then `file` (if any), then `SHOPSTREAM_*` environment overrides.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        Self::load_from(file, Env::prefixed("SHOPSTREAM_").split("__"))
+        Self::load_from(
+            file,
+            Env::prefixed("SHOPSTREAM_").split("__").lowercase(true),
+        )
     }
 
     fn load_from(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
@@ -256,7 +259,7 @@ impl Config {
         let env = env.filter(|k| !k.as_str().contains("password"));
         fig.merge(env)
             .extract::<Config>()
-            .map_err(|e| ConfigError(one_line(e).replace("key \"default.", "key \"")))?
+            .map_err(|e| ConfigError(normalise_key(&one_line(e))))?
             .validated()
     }
 
@@ -319,6 +322,20 @@ fn reject_secrets_in_file(text: &str, path: &Path) -> Result<(), ConfigError> {
     }
 }
 
+/// figment names keys with its profile prefix and, for environment sources, in upper
+/// case; render them as they are written in the TOML file (`processing.guarantee`).
+fn normalise_key(msg: &str) -> String {
+    let Some(start) = msg.find("key \"").map(|i| i + 5) else {
+        return msg.to_string();
+    };
+    let Some(len) = msg[start..].find('"') else {
+        return msg.to_string();
+    };
+    let key = msg[start..start + len].to_ascii_lowercase();
+    let key = key.strip_prefix("default.").unwrap_or(&key);
+    format!("{}{key}{}", &msg[..start], &msg[start + len..])
+}
+
 fn one_line(e: impl fmt::Display) -> String {
     e.to_string()
         .split_whitespace()
@@ -338,7 +355,10 @@ mod tests {
         for (k, v) in env {
             std::env::set_var(format!("{prefix}{k}"), v);
         }
-        let r = Config::load_from(Some(&path), Env::prefixed(&prefix).split("__"));
+        let r = Config::load_from(
+            Some(&path),
+            Env::prefixed(&prefix).split("__").lowercase(true),
+        );
         for (k, _) in env {
             std::env::remove_var(format!("{prefix}{k}"));
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use shopstream::codec::admin;
 use shopstream::config::{Config, LogFormat, Secrets};
 use shopstream::runtime::{client, topics};
 
@@ -47,7 +48,10 @@ enum Command {
         action: TopicsAction,
     },
     /// Manage the Avro schemas in schemas/avro/ in a Confluent schema registry.
-    Schemas,
+    Schemas {
+        #[command(subcommand)]
+        action: SchemasAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -60,11 +64,28 @@ enum TopicsAction {
         /// Override the default partition count of the file.
         #[arg(long)]
         partitions: Option<i32>,
+        /// Seconds to wait for the broker.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
     },
     /// Print the topic definitions.
     List {
         #[arg(long)]
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemasAction {
+    /// Register every topic's value schema under its TopicNameStrategy subject
+    /// (`<topic>-value`), checking compatibility first; nothing is registered unless all pass.
+    Register {
+        /// Directory of .avsc files (default: the schemas compiled into the binary).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Registry URL (overrides registry.url).
+        #[arg(long)]
+        registry: Option<String>,
     },
 }
 
@@ -139,7 +160,7 @@ async fn dispatch(cmd: Command, config: Config, secrets: Secrets) -> Result<(), 
         Command::Demo => Err(Failure::NotBuilt("demo")),
         Command::Generate => Err(Failure::NotBuilt("generate")),
         Command::Replay => Err(Failure::NotBuilt("replay")),
-        Command::Schemas => Err(Failure::NotBuilt("schemas")),
+        Command::Schemas { action } => schemas_cmd(action, &config).await,
         Command::Topics { action } => topics_cmd(action, &config, &secrets).await,
     }
 }
@@ -172,12 +193,16 @@ async fn topics_cmd(
             }
             Ok(())
         }
-        TopicsAction::Create { file, partitions } => {
+        TopicsAction::Create {
+            file,
+            partitions,
+            timeout,
+        } => {
             let defs = load_topic_defs(file, partitions)?;
             let admin = client::base_config(&config.kafka, secrets)
                 .create()
                 .map_err(|e| Failure::Runtime(anyhow::anyhow!("admin client: {e}")))?;
-            let outcomes = topics::apply(&admin, &defs, Duration::from_secs(30)).await?;
+            let outcomes = topics::apply(&admin, &defs, Duration::from_secs(timeout)).await?;
             let mut failed = 0;
             for (name, o) in &outcomes {
                 match o {
@@ -202,4 +227,22 @@ async fn topics_cmd(
             Ok(())
         }
     }
+}
+
+async fn schemas_cmd(action: SchemasAction, config: &Config) -> Result<(), Failure> {
+    let SchemasAction::Register { dir, registry } = action;
+    let url = registry.unwrap_or_else(|| config.registry.url.clone());
+    let registered = match &dir {
+        Some(d) => admin::register_defaults(&url, d).await,
+        None => admin::register_builtin(&url).await,
+    }
+    .map_err(|e| Failure::Runtime(anyhow::anyhow!("schema registry {url}: {e}")))?;
+    for r in registered {
+        let version = r.version.map_or("-".to_string(), |v| v.to_string());
+        println!(
+            "registered {:<32} id={:<4} version={version}",
+            r.subject, r.id
+        );
+    }
+    Ok(())
 }

@@ -149,7 +149,9 @@ pub async fn apply(
             t
         })
         .collect();
-    let opts = AdminOptions::new().operation_timeout(Some(timeout));
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout));
     let results = match admin.create_topics(&new_topics, &opts).await {
         Ok(r) => r,
         Err(e) => {
@@ -185,6 +187,17 @@ mod tests {
         let p = defs.iter().find(|d| d.name == "shop.products").unwrap();
         assert_eq!(p.cleanup_policy, "compact");
         assert!(defs.iter().any(|d| d.name == "shop.dlq"));
+    }
+
+    #[test]
+    fn every_topic_with_a_schema_is_defined() {
+        let defs = parse(BUILTIN, None).unwrap();
+        for (topic, _) in crate::codec::subjects::topic_schemas() {
+            assert!(
+                defs.iter().any(|d| d.name == topic),
+                "{topic} missing from topics.toml"
+            );
+        }
     }
 
     #[test]

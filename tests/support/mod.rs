@@ -1,0 +1,29 @@
+//! Shared harness for integration tests: a throw-away PostgreSQL cluster, librdkafka's
+//! in-process mock cluster with shopstream's topics, the fake Confluent schema registry,
+//! and helpers to run the real `shopstream` binary. Nothing needs to be started by hand.
+#![allow(dead_code, unused_imports)]
+
+pub mod kafka;
+
+pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
+pub use shopstream::sink::embedded_pg::EmbeddedPostgres;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `shopstream` binary built for this test run.
+pub fn shopstream_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_shopstream"))
+}
+
+/// A command for the binary with a clean shopstream environment.
+pub fn shopstream() -> Command {
+    let mut c = Command::new(shopstream_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SHOPSTREAM_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "warn");
+    c
+}

@@ -189,7 +189,13 @@ impl Catalog {
             let dollars = price_dists[cat].sample(rng).clamp(2.0, 2500.0);
             let price_cents = dollars.floor() as i64 * 100 + 99;
             let cost_cents = (price_cents as f64 * rng.gen_range(0.35..0.75)).round() as i64;
-            let stock = rng.gen_range(40..600);
+            let reorder = rng.gen_range(5..30);
+            // A tenth of the catalog starts close to its reorder point.
+            let stock = if rng.gen_bool(0.1) {
+                reorder + rng.gen_range(1..25)
+            } else {
+                rng.gen_range(40..600)
+            };
             let name = format!(
                 "{} {} {}",
                 spec.brands.choose(rng).expect("brands"),
@@ -197,7 +203,6 @@ impl Catalog {
                 spec.nouns.choose(rng).expect("nouns")
             );
             let brand = name_brand(&name, spec);
-            let reorder = rng.gen_range(5..30);
             items.push(Item {
                 product: product(
                     i,
@@ -314,8 +319,13 @@ impl Catalog {
 
     /// The search term a shopper would type to find a product.
     pub fn search_term(&self, idx: u32) -> String {
-        let name = &self.items[idx as usize].product.name;
-        let noun = name.rsplit(' ').next().unwrap_or(name);
+        let p = &self.items[idx as usize].product;
+        let rest = p
+            .name
+            .strip_prefix(p.brand.as_str())
+            .unwrap_or(&p.name)
+            .trim_start();
+        let noun = rest.split_once(' ').map_or(rest, |(_adjective, noun)| noun);
         noun.to_lowercase()
     }
 

@@ -1,7 +1,7 @@
 //! Fraud episodes: short runs of transactions that follow one of six patterns a fraud
-//! scorer should catch — a velocity burst (6–12 purchases minutes apart), card testing
+//! scorer should catch — a velocity burst (6–12 purchases within minutes), card testing
 //! (8–20 tiny gift-card charges from a new device, mostly declined), impossible travel (a
-//! purchase at home, then one thousands of kilometres away within the hour), an amount
+//! purchase at home, then one thousands of kilometres away within half an hour), an amount
 //! outlier (several units of the dearest products), a new device and IP, and a purchase
 //! from a high-risk country. Every fraudulent transaction is labelled with its pattern and
 //! episode; the one legitimate purchase of an impossible-travel episode is not labelled.
@@ -73,13 +73,13 @@ impl Episode {
         let mut t = start;
         if pattern == FraudPattern::ImpossibleTravel {
             steps.push((t, false));
-            t += rng.gen_range(5..60) * 60_000;
+            t += rng.gen_range(2..30) * 60_000;
         }
         for i in 0..n {
             if i > 0 {
                 t += match pattern {
-                    FraudPattern::CardTesting => rng.gen_range(5_000..40_000),
-                    _ => rng.gen_range(20_000..90_000),
+                    FraudPattern::CardTesting => rng.gen_range(3_000..20_000),
+                    _ => rng.gen_range(10_000..60_000),
                 };
             }
             steps.push((t, true));

@@ -300,7 +300,7 @@ impl Simulator {
     fn spawn_episode(&mut self, at: Millis) {
         self.episodes += 1;
         let c = self.people.sample(&mut self.fraud_rng);
-        let start = at + self.fraud_rng.gen_range(0..120_000);
+        let start = at + self.fraud_rng.gen_range(0..10_000);
         let e = Episode::plan(
             &mut self.fraud_rng,
             self.episodes,

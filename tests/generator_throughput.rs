@@ -28,7 +28,10 @@ fn config(count: u64) -> GeneratorConfig {
 }
 
 fn count() -> u64 {
-    std::env::var("SHOPSTREAM_GEN_BENCH_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(500_000)
+    std::env::var("SHOPSTREAM_GEN_BENCH_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500_000)
 }
 
 #[test]
@@ -64,7 +67,13 @@ fn throughput_to_mock_cluster() {
             kafka: Some(kafka),
             ..Outputs::default()
         };
-        let s = run_with(&cfg, encoder_for(Format::Json).unwrap(), &outputs, &AtomicBool::new(false)).unwrap();
+        let s = run_with(
+            &cfg,
+            encoder_for(Format::Json).unwrap(),
+            &outputs,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         println!(
             "to MockCluster ({partitions} partitions, {compression}, acks=all, idempotent): {} inputs ({} records) in {:.2?} = {:.0} inputs/s, delivered {}",
             s.inputs,
@@ -74,4 +83,37 @@ fn throughput_to_mock_cluster() {
             s.delivery.as_ref().unwrap().delivered
         );
     }
+
+    // Paced at 50,000/s with event time keeping up (--rate 50000 --event-rate 50000).
+    let mut paced = config(n.min(250_000));
+    paced.shop.event_rate = 50_000.0;
+    let t = Instant::now();
+    let mut g = Generator::new(&paced);
+    let setup = t.elapsed();
+    g.by_ref().for_each(drop);
+    println!(
+        "--event-rate 50000, generate only: set-up {setup:.2?}, then {:.0} records/s",
+        paced.limit.unwrap() as f64 / (t.elapsed() - setup).as_secs_f64()
+    );
+    let cluster = MockCluster::new(1).unwrap();
+    let t = Instant::now();
+    let outputs = Outputs {
+        kafka: Some(KafkaOptions::new(cluster.bootstrap_servers())),
+        rate: 50_000.0,
+        ..Outputs::default()
+    };
+    let s = run_with(
+        &paced,
+        encoder_for(Format::Json).unwrap(),
+        &outputs,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    println!(
+        "paced --rate 50000 --event-rate 50000: {} inputs sent in {:.2?} = {:.0} inputs/s (set-up incl. warm-up {:.2?})",
+        s.inputs,
+        s.elapsed,
+        s.input_rate(),
+        t.elapsed() - s.elapsed
+    );
 }

@@ -77,7 +77,7 @@ pub fn retry_status(rng: &mut impl Rng) -> TxStatus {
 pub fn payment_method(rng: &mut impl Rng, customer: &Customer) -> &'static str {
     match rng.gen_range(0..100) {
         0..=79 => customer.payment_methods[0],
-        80..=91 => *customer.payment_methods.last().expect("preferences"),
+        80..=91 => customer.payment_methods.last().expect("preferences"),
         _ => PAYMENT_METHODS.choose(rng).expect("methods").0,
     }
 }

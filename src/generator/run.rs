@@ -14,7 +14,7 @@ use super::encode::{encoder_for, PayloadEncoder};
 use super::files::{FileSink, TruthWriter};
 use super::kafka::{DeliveryReport, KafkaOptions, KafkaSink};
 use super::pace::Pacer;
-use super::record::{TopicKind, TruthEntry};
+use super::record::TruthEntry;
 use super::stream::{Generator, GeneratorConfig};
 use crate::model::time::{to_rfc3339, Millis};
 
@@ -41,6 +41,7 @@ pub struct GenerateSummary {
     pub truth_lines: u64,
     /// Smallest and largest event time on the input topics.
     pub event_time_range: Option<(Millis, Millis)>,
+    /// Wall-clock time from the first record to the last delivery report.
     pub elapsed: Duration,
     pub delivery: Option<DeliveryReport>,
 }
@@ -152,11 +153,13 @@ pub fn run_with(
         None => None,
     };
     let mut summary = GenerateSummary::default();
-    let mut pacer = Pacer::new(outputs.rate);
     let mut value = Vec::with_capacity(4096);
+    // Building the shop (and warming up its sessions) is not part of the paced run.
+    let mut generator = Generator::new(cfg);
+    let mut pacer = Pacer::new(outputs.rate);
     let started = Instant::now();
-    let generator = Generator::new(cfg);
-    for emitted in generator {
+    // by_ref: the generator (which may hold many sessions) is freed after the timing.
+    for emitted in generator.by_ref() {
         if stop.load(Ordering::Relaxed) {
             break;
         }
@@ -203,13 +206,4 @@ pub fn run_with(
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
-}
-
-/// Counts of a topic kind in a summary, by name.
-pub fn topic_count(summary: &GenerateSummary, cfg: &GeneratorConfig, kind: TopicKind) -> u64 {
-    summary
-        .per_topic
-        .get(cfg.topics.name(kind))
-        .copied()
-        .unwrap_or(0)
 }

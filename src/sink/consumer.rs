@@ -1,0 +1,284 @@
+//! The sink's consume loop: consumer group `shopstream-sink`, isolation read_committed,
+//! reading the output topics, decoding each record into its table row, and writing a batch
+//! of rows plus the consumed offsets in one PostgreSQL transaction. Offsets stored in
+//! PostgreSQL are the truth: a record below the stored offset of its partition is skipped,
+//! so redelivery after a crash (or a Kafka commit that never happened) changes nothing.
+//! Kafka commits are only a hint for where to resume. A failed PostgreSQL write is retried
+//! with backoff on a fresh connection, keeping the batch, so nothing is lost.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio_postgres::Client;
+use tracing::{info, warn};
+
+use super::offsets::{self, Offsets};
+use super::rows::{Batch, SinkRecord, WriteStats};
+use crate::codec::subjects::{DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS};
+use crate::codec::{DecodeError, InputDecoder};
+use crate::model::{DlqRecord, SourceCoord};
+
+/// Settings of one sink instance.
+#[derive(Debug, Clone)]
+pub struct SinkSettings {
+    pub group: String,
+    pub topics: Vec<String>,
+    pub max_batch: usize,
+    pub linger: Duration,
+    /// libpq-style connection string (the password comes from the environment).
+    pub pg_conn: String,
+}
+
+impl SinkSettings {
+    /// The default sink of the pipeline: every output topic that has a table.
+    pub fn pipeline(pg_conn: String) -> SinkSettings {
+        let mut topics: Vec<String> = [ORDERS_ENRICHED, FRAUD_ALERTS, DLQ, LATE, PRODUCTS]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        topics.extend(
+            crate::codec::subjects::KPI_FAMILIES
+                .iter()
+                .map(|(f, _)| crate::codec::subjects::kpi_topic(f)),
+        );
+        SinkSettings {
+            group: "shopstream-sink".into(),
+            topics,
+            max_batch: 5_000,
+            linger: Duration::from_millis(100),
+            pg_conn,
+        }
+    }
+}
+
+/// Totals of a sink run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SinkTotals {
+    pub records: u64,
+    pub skipped_below_stored_offset: u64,
+    pub batches: u64,
+    pub rows: u64,
+}
+
+/// Connects to PostgreSQL, applies migrations, and returns the client.
+pub async fn connect(conn: &str) -> Result<Client> {
+    let (mut client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            warn!(error = %e, "PostgreSQL connection closed");
+        }
+    });
+    super::migrate::migrate(&mut client).await?;
+    Ok(client)
+}
+
+/// Runs the sink until `stop` turns true and every assigned partition is drained (the
+/// stored offset has reached the partition's high watermark).
+pub async fn run(
+    base: ClientConfig,
+    decoder: Arc<InputDecoder>,
+    settings: SinkSettings,
+    mut stop: watch::Receiver<bool>,
+) -> Result<SinkTotals> {
+    let mut client = connect(&settings.pg_conn).await?;
+    let consumer: StreamConsumer = base
+        .clone()
+        .set("group.id", &settings.group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("creating the sink consumer")?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).context("subscribing")?;
+    let mut stored = offsets::load(&client, &settings.group).await?;
+    let mut totals = SinkTotals::default();
+    loop {
+        let stopping = *stop.borrow();
+        let mut batch = Batch::default();
+        let mut next: Offsets = BTreeMap::new();
+        let deadline = Instant::now() + settings.linger;
+        while batch.len() < settings.max_batch {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let msg = tokio::select! {
+                m = consumer.recv() => m,
+                _ = tokio::time::sleep(wait) => break,
+                _ = stop.changed(), if !stopping => continue,
+            };
+            let msg = msg.context("consuming")?;
+            let key = (msg.topic().to_string(), msg.partition());
+            if stored.get(&key).is_some_and(|&o| msg.offset() < o) {
+                totals.skipped_below_stored_offset += 1;
+                continue;
+            }
+            next.insert(key, msg.offset() + 1);
+            totals.records += 1;
+            if let Some(r) = decode(&decoder, &msg).await {
+                batch.push(r);
+            }
+        }
+        if next.is_empty() {
+            if stopping && drained(&consumer, &stored) {
+                return Ok(totals);
+            }
+            continue;
+        }
+        let stats = write_with_retry(&mut client, &settings, &batch, &next).await?;
+        totals.batches += 1;
+        totals.rows += stats.total();
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &next {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+            stored.insert((topic.clone(), *partition), *offset);
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            // Only a resume hint: the offsets in PostgreSQL are authoritative.
+            warn!(error = %e, "kafka offset commit failed (offsets are safe in PostgreSQL)");
+        }
+    }
+}
+
+/// Decodes one record into its row; a record that cannot be decoded becomes a dq_rejects
+/// row naming the output topic coordinates, so it is visible and never silently dropped.
+async fn decode(decoder: &InputDecoder, msg: &BorrowedMessage<'_>) -> Option<SinkRecord> {
+    let topic = msg.topic();
+    let payload = msg.payload()?; // tombstones (compacted topics) carry no row
+    let r: Result<SinkRecord, DecodeError> = if topic == ORDERS_ENRICHED {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::Order(Box::new(v)))
+    } else if topic == FRAUD_ALERTS {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::Alert(Box::new(v)))
+    } else if topic.starts_with(KPI_PREFIX) {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::Kpi(Box::new(v)))
+    } else if topic == DLQ {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::Dlq(Box::new(v)))
+    } else if topic == LATE {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::Late(Box::new(v)))
+    } else if topic == PRODUCTS {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::Product(Box::new(v)))
+    } else {
+        warn!(topic, "sink subscribed to a topic it has no table for");
+        return None;
+    };
+    match r {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warn!(
+                topic,
+                partition = msg.partition(),
+                offset = msg.offset(),
+                reason = e.reason(),
+                "sink cannot decode record"
+            );
+            Some(SinkRecord::Dlq(Box::new(DlqRecord {
+                original: payload.to_vec(),
+                original_key: msg.key().map(<[u8]>::to_vec),
+                reason: e.reason().to_string(),
+                rule: "sink_decode".into(),
+                detail: e.detail(),
+                source: SourceCoord {
+                    topic: topic.to_string(),
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                },
+            })))
+        }
+    }
+}
+
+async fn write_with_retry(
+    client: &mut Client,
+    settings: &SinkSettings,
+    batch: &Batch,
+    next: &Offsets,
+) -> Result<WriteStats> {
+    let mut backoff = Duration::from_millis(100);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match write_once(client, &settings.group, batch, next).await {
+            Ok(s) => return Ok(s),
+            Err(e) if attempt < 30 => {
+                warn!(error = %format!("{e:#}"), attempt, "PostgreSQL write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                if client.is_closed() {
+                    match connect(&settings.pg_conn).await {
+                        Ok(c) => {
+                            info!("reconnected to PostgreSQL");
+                            *client = c;
+                        }
+                        Err(e) => warn!(error = %format!("{e:#}"), "reconnect failed"),
+                    }
+                }
+            }
+            Err(e) => return Err(e.context("PostgreSQL write failed 30 times")),
+        }
+    }
+}
+
+async fn write_once(
+    client: &mut Client,
+    group: &str,
+    batch: &Batch,
+    next: &Offsets,
+) -> Result<WriteStats> {
+    let tx = client.transaction().await?;
+    let stats = batch.write(&tx).await?;
+    offsets::store(&tx, group, next).await?;
+    tx.commit().await?;
+    Ok(stats)
+}
+
+/// True when the consumer has an assignment and every assigned partition's stored offset
+/// has reached its high watermark.
+fn drained(consumer: &StreamConsumer, stored: &Offsets) -> bool {
+    let Ok(assignment) = consumer.assignment() else {
+        return false;
+    };
+    if assignment.count() == 0 {
+        return false;
+    }
+    tokio::task::block_in_place(|| {
+        assignment.elements().iter().all(|e| {
+            // The client caches high watermarks from fetch responses; ask the broker only
+            // for partitions not fetched yet.
+            let cached =
+                crate::runtime::watermarks::cached(consumer.client(), e.topic(), e.partition());
+            let fetched =
+                || consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5));
+            match cached.map_or_else(fetched, Ok) {
+                Ok((_, high)) => {
+                    let at = stored.get(&(e.topic().to_string(), e.partition())).copied();
+                    high == 0 || at.is_some_and(|o| o >= high)
+                }
+                Err(_) => false,
+            }
+        })
+    })
+}

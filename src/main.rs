@@ -13,6 +13,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use shopstream::codec::admin;
 use shopstream::config::{Config, LogFormat, Secrets};
+use shopstream::generator::{self, GenerateArgs};
 use shopstream::runtime::{client, topics};
 
 #[derive(Parser)]
@@ -39,7 +40,7 @@ enum Command {
     /// Run the whole pipeline on embedded defaults: in-process broker, throw-away PostgreSQL.
     Demo,
     /// Produce a synthetic shop (catalog, sessions, transactions, faults) to Kafka.
-    Generate,
+    Generate(Box<GenerateArgs>),
     /// Reprocess a time range of the inputs under its own group and transactional id.
     Replay,
     /// Manage the topics defined in topics/topics.toml.
@@ -158,7 +159,7 @@ async fn dispatch(cmd: Command, config: Config, secrets: Secrets) -> Result<(), 
     match cmd {
         Command::Run => Err(Failure::NotBuilt("run")),
         Command::Demo => Err(Failure::NotBuilt("demo")),
-        Command::Generate => Err(Failure::NotBuilt("generate")),
+        Command::Generate(args) => generate_cmd(*args, &config).await,
         Command::Replay => Err(Failure::NotBuilt("replay")),
         Command::Schemas { action } => schemas_cmd(action, &config).await,
         Command::Topics { action } => topics_cmd(action, &config, &secrets).await,
@@ -244,5 +245,38 @@ async fn schemas_cmd(action: SchemasAction, config: &Config) -> Result<(), Failu
             r.subject, r.id
         );
     }
+    Ok(())
+}
+
+async fn generate_cmd(mut args: GenerateArgs, config: &Config) -> Result<(), Failure> {
+    if args.bootstrap_servers.is_none() && args.out.is_none() {
+        args.bootstrap_servers = Some(config.kafka.bootstrap_servers.clone());
+    }
+    let encoder: Box<dyn generator::PayloadEncoder> = match args.format {
+        generator::Format::Json => Box::new(generator::JsonEncoder),
+        generator::Format::Avro => Box::new(
+            generator::avro::AvroPayloadEncoder::register(
+                &config.registry.url,
+                [
+                    &args.topic_transactions,
+                    &args.topic_events,
+                    &args.topic_products,
+                ],
+            )
+            .await?,
+        ),
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let summary =
+        tokio::task::spawn_blocking(move || generator::run_encoded(&args, encoder, &stop))
+            .await
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("generator thread: {e}")))??;
+    println!("{summary}");
     Ok(())
 }

@@ -195,12 +195,12 @@ fn an_endless_run_stops_on_the_stop_flag() {
 }
 
 #[test]
-fn avro_is_not_wired_yet_and_bad_flags_are_named() {
+fn avro_without_a_registry_and_bad_flags_are_named() {
     let stop = AtomicBool::new(false);
     let avro =
         GenerateArgs::parse_from(["generate", "--format", "avro", "--out", "/nonexistent/x"]);
     let err = run(&avro, &stop).unwrap_err().to_string();
-    assert!(err.contains("not wired"), "{err}");
+    assert!(err.contains("needs a schema registry"), "{err}");
     let bad = GenerateArgs::parse_from(["generate", "--invalid-rate", "0.7", "--late-rate", "0.5"]);
     let err = run(&bad, &stop).unwrap_err().to_string();
     assert!(err.starts_with("--invalid-rate"), "{err}");

@@ -1,8 +1,8 @@
 //! The encoder seam between the generator and the wire format. A `PayloadEncoder` turns a
 //! typed record into the bytes of a Kafka message value; raw payloads (structural invalid
 //! records) pass through every encoder unchanged. JSON is serde_json of the model types.
-//! Avro (Confluent framing via the schema registry) lives in `crate::codec` and is plugged
-//! in through this trait; until it is, asking for it is an error rather than a pretence.
+//! Avro (Confluent framing via the schema registry) is `generator::avro`, which needs the
+//! registry and so is built by the caller and passed in through this trait.
 
 use super::record::{GenRecord, Payload};
 
@@ -72,8 +72,8 @@ pub fn encoder_for(format: Format) -> anyhow::Result<Box<dyn PayloadEncoder>> {
     match format {
         Format::Json => Ok(Box::new(JsonEncoder)),
         Format::Avro => anyhow::bail!(
-            "--format avro is not wired into the generator yet (the Avro codec in src/codec \
-             plugs in through generator::encode::PayloadEncoder); use --format json"
+            "--format avro needs a schema registry: build the encoder with \
+             generator::avro::AvroPayloadEncoder::register and call run_encoded"
         ),
     }
 }

@@ -12,6 +12,7 @@
 //! [`Generator`] (the records themselves, for tests and in-process use).
 
 pub mod args;
+pub mod avro;
 pub mod catalog;
 pub mod customers;
 pub mod encode;
@@ -36,6 +37,6 @@ pub use encode::{encoder_for, Format, JsonEncoder, PayloadEncoder};
 pub use faults::FaultConfig;
 pub use kafka::KafkaOptions;
 pub use record::{GenRecord, Label, Payload, TopicKind, TopicNames, TruthEntry};
-pub use run::{run, run_with, write_files, GenerateSummary, Outputs};
+pub use run::{run, run_encoded, run_with, write_files, GenerateSummary, Outputs};
 pub use sim::ShopConfig;
 pub use stream::{Emitted, Generator, GeneratorConfig};

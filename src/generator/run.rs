@@ -99,10 +99,19 @@ impl fmt::Display for GenerateSummary {
     }
 }
 
-/// Runs `generate` as its flags say, with the built-in encoder for `--format`.
+/// Runs `generate` as its flags say, with the built-in encoder for `--format` (JSON; Avro
+/// needs a registry, see [`run_encoded`] and `generator::avro`).
 pub fn run(args: &GenerateArgs, stop: &AtomicBool) -> anyhow::Result<GenerateSummary> {
+    run_encoded(args, encoder_for(args.format)?, stop)
+}
+
+/// Runs `generate` as its flags say, writing values with `encoder`.
+pub fn run_encoded(
+    args: &GenerateArgs,
+    encoder: Box<dyn PayloadEncoder>,
+    stop: &AtomicBool,
+) -> anyhow::Result<GenerateSummary> {
     let cfg = args.generator_config()?;
-    let encoder = encoder_for(args.format)?;
     let outputs = Outputs {
         kafka: args.kafka_options(),
         out_dir: args.out.clone(),

@@ -1,0 +1,161 @@
+//! Changelogging and restoring a [`Task`]. `flush_changelog` (called by the runtime before
+//! each commit, inside the same Kafka transaction) emits the state changed since the last
+//! flush; `snapshot` emits the whole state; `Task::restore` rebuilds a task from changelog
+//! entries, skipping those whose input position is past the committed offsets (written by
+//! transactions that never committed). All entries of one flush carry the same
+//! [`AppliedOffsets`]: the next input offset per partition at the time of the flush. The
+//! restored task knows those offsets and treats re-read records below them as already
+//! applied. Key layout and encodings are described in `state.rs`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::EngineConfig;
+use super::io::Outputs;
+use super::state::{self, AppliedOffsets, ChangelogEntry, StateError, TopicPartition};
+use super::task::{Task, TaskError};
+use super::watermark::Watermarks;
+use crate::model::time::Millis;
+
+/// The `meta/clock` value.
+#[derive(Serialize, Deserialize)]
+struct ClockState {
+    watermarks: Watermarks,
+    next_early_at: Option<Millis>,
+}
+
+impl Task {
+    fn position(&self) -> Arc<AppliedOffsets> {
+        Arc::new(AppliedOffsets(self.next_offsets()))
+    }
+
+    fn meta_entries(
+        &self,
+        out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
+    ) -> Result<(), StateError> {
+        let clock = ClockState {
+            watermarks: self.clock.clone(),
+            next_early_at: self.next_early_at,
+        };
+        out(
+            state::META_CLOCK.to_vec(),
+            Some(state::to_json(state::META_CLOCK, &clock)?),
+        );
+        let pos = AppliedOffsets(self.next_offsets());
+        out(
+            state::META_POSITION.to_vec(),
+            Some(state::to_json(state::META_POSITION, &pos)?),
+        );
+        Ok(())
+    }
+
+    /// Switches changelog tracking on or off (off: for benchmarks and throw-away replays;
+    /// the state can then not be restored).
+    pub fn set_changelog(&mut self, on: bool) {
+        for op in &mut self.revenue {
+            op.set_changelog(on);
+        }
+        self.activity.set_changelog(on);
+        self.quality.set_changelog(on);
+        self.dedup.set_changelog(on);
+    }
+
+    /// Appends the state changed since the last flush to `out.changelog`.
+    pub fn flush_changelog(&mut self, out: &mut Outputs) -> Result<(), TaskError> {
+        let applied = self.position();
+        let log = &mut out.changelog;
+        let mut push = |key, value| {
+            log.push(ChangelogEntry {
+                key,
+                value,
+                applied: applied.clone(),
+            })
+        };
+        for op in &mut self.revenue {
+            op.flush(&mut push)?;
+        }
+        self.activity.flush(&mut push)?;
+        self.quality.flush(&mut push)?;
+        self.dedup.flush(&mut push);
+        if std::mem::take(&mut self.meta_dirty) {
+            self.meta_entries(&mut push)?;
+        }
+        Ok(())
+    }
+
+    /// The whole state as changelog entries (what a compacted changelog holds).
+    pub fn snapshot(&self) -> Result<Vec<ChangelogEntry>, TaskError> {
+        let applied = self.position();
+        let mut entries = Vec::new();
+        let mut push = |key, value| {
+            entries.push(ChangelogEntry {
+                key,
+                value,
+                applied: applied.clone(),
+            })
+        };
+        for op in &self.revenue {
+            op.snapshot(&mut push)?;
+        }
+        self.activity.snapshot(&mut push)?;
+        self.quality.snapshot(&mut push)?;
+        self.dedup.snapshot(&mut push);
+        self.meta_entries(&mut push)?;
+        Ok(entries)
+    }
+
+    /// Rebuilds a task from changelog entries in log order. `committed` gives, per input
+    /// partition, the committed (next-to-consume) offset of the consumer group; entries
+    /// reflecting input past it are ignored.
+    pub fn restore<'a>(
+        cfg: EngineConfig,
+        inputs: Vec<TopicPartition>,
+        entries: impl IntoIterator<Item = &'a ChangelogEntry>,
+        committed: impl Fn(&TopicPartition) -> i64,
+    ) -> Result<Task, TaskError> {
+        let mut task = Task::new(cfg, inputs)?;
+        for (key, value) in state::compact_committed(entries, committed) {
+            task.apply_entry(&key, &value)?;
+        }
+        task.meta_dirty = false;
+        Ok(task)
+    }
+
+    fn apply_entry(&mut self, key: &[u8], value: &[u8]) -> Result<(), TaskError> {
+        if key == state::META_CLOCK {
+            let clock: ClockState = state::from_json(key, value)?;
+            if clock.watermarks.partitions().len() != self.inputs.len() {
+                return Err(StateError::bad_value(
+                    key,
+                    "partition count differs from the task's inputs",
+                )
+                .into());
+            }
+            self.clock = clock.watermarks;
+            self.clock.set_config(self.cfg.watermark);
+            self.next_early_at = clock.next_early_at;
+        } else if key == state::META_POSITION {
+            let pos: AppliedOffsets = state::from_json(key, value)?;
+            for (tp, next) in self.inputs.iter().zip(self.applied.iter_mut()) {
+                *next = pos.next_offset(tp).unwrap_or(0);
+            }
+        } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
+            self.dedup.restore(key, Some(value))?;
+        } else if key.starts_with(state::WINDOW_PREFIX.as_bytes()) {
+            if let Some(op) = self.revenue.iter_mut().find(|op| op.owns(key)) {
+                op.restore(key, Some(value))?;
+            } else if self.activity.owns(key) {
+                self.activity.restore(key, Some(value))?;
+            } else if self.quality.owns(key) {
+                self.quality.restore(key, Some(value))?;
+            } else {
+                // A window of an operator that the current configuration no longer has.
+                tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring state of an unconfigured window");
+            }
+        } else {
+            return Err(StateError::bad_key(key).into());
+        }
+        Ok(())
+    }
+}

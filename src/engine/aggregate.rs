@@ -37,6 +37,13 @@ pub trait Dimension: Clone + Eq + Hash + Ord + Debug + Serialize + DeserializeOw
     fn render(&self) -> String;
 }
 
+/// A free-form dimension, rendered as is (e.g. a customer id for session windows).
+impl Dimension for String {
+    fn render(&self) -> String {
+        self.clone()
+    }
+}
+
 /// One emitted revision of one result.
 #[derive(Debug)]
 pub struct Emission<'a, K, A> {

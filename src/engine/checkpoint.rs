@@ -3,9 +3,11 @@
 //! flush; `snapshot` emits the whole state; `Task::restore` rebuilds a task from changelog
 //! entries, skipping those whose input position is past the committed offsets (written by
 //! transactions that never committed). All entries of one flush carry the same
-//! [`AppliedOffsets`]: the next input offset per partition at the time of the flush. The
-//! restored task knows those offsets and treats re-read records below them as already
-//! applied. Key layout and encodings are described in `state.rs`.
+//! [`AppliedOffsets`]: the next input offset per partition at the time of the flush and
+//! the flush's sequence number (which the runtime commits as offset metadata, so that
+//! input-free transactions can be told apart too). The restored task knows those offsets
+//! and treats re-read records below them as already applied. Every flush rewrites the
+//! small `meta/*` entries. Key layout and encodings are described in `state.rs`.
 
 use std::sync::Arc;
 
@@ -13,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::EngineConfig;
 use super::io::Outputs;
-use super::state::{self, AppliedOffsets, ChangelogEntry, StateError, TopicPartition};
+use super::state::{
+    self, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,
+};
 use super::task::{Task, TaskError};
 use super::watermark::Watermarks;
 use crate::model::time::Millis;
@@ -25,9 +29,25 @@ struct ClockState {
     next_early_at: Option<Millis>,
 }
 
+/// The `meta/position` value.
+#[derive(Serialize, Deserialize)]
+struct Position {
+    offsets: Vec<(TopicPartition, i64)>,
+    flush_seq: u64,
+}
+
 impl Task {
     fn position(&self) -> Arc<AppliedOffsets> {
-        Arc::new(AppliedOffsets(self.next_offsets()))
+        Arc::new(AppliedOffsets {
+            offsets: self.next_offsets(),
+            flush_seq: self.flush_seq,
+        })
+    }
+
+    /// The sequence number of the last flush. The runtime stores it in the commit metadata
+    /// of the offsets it sends to the transaction, and passes it back in [`RestorePoint`].
+    pub fn flush_seq(&self) -> u64 {
+        self.flush_seq
     }
 
     fn meta_entries(
@@ -42,7 +62,10 @@ impl Task {
             state::META_CLOCK.to_vec(),
             Some(state::to_json(state::META_CLOCK, &clock)?),
         );
-        let pos = AppliedOffsets(self.next_offsets());
+        let pos = Position {
+            offsets: self.next_offsets(),
+            flush_seq: self.flush_seq,
+        };
         out(
             state::META_POSITION.to_vec(),
             Some(state::to_json(state::META_POSITION, &pos)?),
@@ -63,6 +86,7 @@ impl Task {
 
     /// Appends the state changed since the last flush to `out.changelog`.
     pub fn flush_changelog(&mut self, out: &mut Outputs) -> Result<(), TaskError> {
+        self.flush_seq += 1;
         let applied = self.position();
         let log = &mut out.changelog;
         let mut push = |key, value| {
@@ -78,9 +102,7 @@ impl Task {
         self.activity.flush(&mut push)?;
         self.quality.flush(&mut push)?;
         self.dedup.flush(&mut push);
-        if std::mem::take(&mut self.meta_dirty) {
-            self.meta_entries(&mut push)?;
-        }
+        self.meta_entries(&mut push)?;
         Ok(())
     }
 
@@ -105,20 +127,18 @@ impl Task {
         Ok(entries)
     }
 
-    /// Rebuilds a task from changelog entries in log order. `committed` gives, per input
-    /// partition, the committed (next-to-consume) offset of the consumer group; entries
-    /// reflecting input past it are ignored.
+    /// Rebuilds a task from changelog entries in log order; entries that `committed` does
+    /// not cover (written by transactions that never committed) are ignored.
     pub fn restore<'a>(
         cfg: EngineConfig,
         inputs: Vec<TopicPartition>,
         entries: impl IntoIterator<Item = &'a ChangelogEntry>,
-        committed: impl Fn(&TopicPartition) -> i64,
+        committed: &RestorePoint,
     ) -> Result<Task, TaskError> {
         let mut task = Task::new(cfg, inputs)?;
         for (key, value) in state::compact_committed(entries, committed) {
             task.apply_entry(&key, &value)?;
         }
-        task.meta_dirty = false;
         Ok(task)
     }
 
@@ -136,10 +156,15 @@ impl Task {
             self.clock.set_config(self.cfg.watermark);
             self.next_early_at = clock.next_early_at;
         } else if key == state::META_POSITION {
-            let pos: AppliedOffsets = state::from_json(key, value)?;
+            let pos: Position = state::from_json(key, value)?;
             for (tp, next) in self.inputs.iter().zip(self.applied.iter_mut()) {
-                *next = pos.next_offset(tp).unwrap_or(0);
+                *next = pos
+                    .offsets
+                    .iter()
+                    .find(|(t, _)| t == tp)
+                    .map_or(0, |(_, o)| *o);
             }
+            self.flush_seq = pos.flush_seq;
         } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
             self.dedup.restore(key, Some(value))?;
         } else if key.starts_with(state::WINDOW_PREFIX.as_bytes()) {

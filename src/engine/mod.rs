@@ -29,7 +29,9 @@ pub use dedup::{DedupConfig, Deduplicator};
 pub use families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef, EVENT_TYPES};
 pub use io::{Accepted, Counters, Disposition, Input, Outputs};
 pub use operator::WindowOperator;
-pub use state::{compact_committed, AppliedOffsets, ChangelogEntry, StateError, TopicPartition};
+pub use state::{
+    compact_committed, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,
+};
 pub use task::{kpi, RowSink, Task, TaskError, LATE_REASON};
 pub use watermark::{PartitionClock, WatermarkConfig, Watermarks};
 pub use window::{Window, WindowSpec};

@@ -21,14 +21,12 @@ use crate::model::EmitStatus;
 
 struct Bucket<K, A> {
     slots: HashMap<K, ResultSlot<A>, ahash::RandomState>,
-    unflushed: bool,
 }
 
 impl<K, A> Bucket<K, A> {
     fn new() -> Self {
         Bucket {
             slots: HashMap::with_hasher(ahash::RandomState::new()),
-            unflushed: false,
         }
     }
 }
@@ -130,7 +128,6 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             return false;
         }
         let bucket = self.windows.entry(w).or_insert_with(Bucket::new);
-        bucket.unflushed = true;
         if !bucket.slots.contains_key(key) {
             bucket
                 .slots
@@ -229,10 +226,9 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             return Ok(());
         }
         let mut dirty: Vec<(Window, &K, &mut ResultSlot<A>)> = Vec::new();
+        // Every emission and update marks its slot; live slots are few (windows within
+        // the lateness horizon × dimensions), so scanning them per flush is cheap.
         for (w, bucket) in self.windows.iter_mut() {
-            if !std::mem::take(&mut bucket.unflushed) {
-                continue;
-            }
             for (k, slot) in bucket.slots.iter_mut() {
                 if std::mem::take(&mut slot.unflushed) {
                     dirty.push((*w, k, slot));

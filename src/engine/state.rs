@@ -32,21 +32,48 @@ impl TopicPartition {
     }
 }
 
-/// For each input partition of a task, the next offset to apply (last applied + 1; 0 when
-/// nothing was applied), in the task's input order.
+/// The input position a changelog entry reflects: for each input partition of the task,
+/// the next offset to apply (last applied + 1; 0 when nothing was applied), in the task's
+/// input order, and the sequence number of the flush that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppliedOffsets(pub Vec<(TopicPartition, i64)>);
+pub struct AppliedOffsets {
+    pub offsets: Vec<(TopicPartition, i64)>,
+    pub flush_seq: u64,
+}
 
 impl AppliedOffsets {
-    /// True when every offset is at or below the committed (next-to-consume) offset given
-    /// by `committed`, i.e. the entry was written by a committed transaction.
-    pub fn is_within(&self, committed: impl Fn(&TopicPartition) -> i64) -> bool {
-        self.0.iter().all(|(tp, next)| *next <= committed(tp))
-    }
-
     /// The next offset to apply for `tp`, if it is one of the inputs.
     pub fn next_offset(&self, tp: &TopicPartition) -> Option<i64> {
-        self.0.iter().find(|(t, _)| t == tp).map(|(_, o)| *o)
+        self.offsets.iter().find(|(t, _)| t == tp).map(|(_, o)| *o)
+    }
+}
+
+/// What the last committed transaction of a task covered: the consumer group's committed
+/// (next-to-consume) offsets and, when the runtime stored it in the offsets' commit
+/// metadata, the task's flush sequence number committed with them.
+///
+/// The sequence number matters for transactions that consumed no input (e.g. only
+/// watermark-driven emissions after an idle period): their entries carry the same offsets
+/// as the previous commit, so only the sequence number tells whether they committed.
+/// Without it, restoring from a broker that does not hide aborted records can take such
+/// an aborted processing-time-only flush as committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestorePoint {
+    pub offsets: Vec<(TopicPartition, i64)>,
+    pub flush_seq: Option<u64>,
+}
+
+impl RestorePoint {
+    /// Whether an entry was written by a committed transaction.
+    pub fn covers(&self, a: &AppliedOffsets) -> bool {
+        let committed = |tp: &TopicPartition| {
+            self.offsets
+                .iter()
+                .find(|(t, _)| t == tp)
+                .map_or(0, |(_, o)| *o)
+        };
+        a.offsets.iter().all(|(tp, next)| *next <= committed(tp))
+            && self.flush_seq.map_or(true, |seq| a.flush_seq <= seq)
     }
 }
 
@@ -119,11 +146,11 @@ pub(crate) fn split_segments(key: &[u8], n: usize) -> Option<(Vec<&str>, &[u8])>
 /// order, ready to be applied.
 pub fn compact_committed<'a>(
     entries: impl IntoIterator<Item = &'a ChangelogEntry>,
-    committed: impl Fn(&TopicPartition) -> i64,
+    committed: &RestorePoint,
 ) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
     let mut state = std::collections::BTreeMap::new();
     for e in entries {
-        if !e.applied.is_within(&committed) {
+        if !committed.covers(&e.applied) {
             continue;
         }
         match &e.value {
@@ -153,20 +180,32 @@ mod tests {
     #[test]
     fn compaction_skips_uncommitted_and_applies_tombstones() {
         let tp = TopicPartition::new("t", 0);
-        let at = |o| Arc::new(AppliedOffsets(vec![(tp.clone(), o)]));
-        let e = |k: &str, v: Option<&str>, o| ChangelogEntry {
+        let at = |o, seq| {
+            Arc::new(AppliedOffsets {
+                offsets: vec![(tp.clone(), o)],
+                flush_seq: seq,
+            })
+        };
+        let e = |k: &str, v: Option<&str>, o, seq| ChangelogEntry {
             key: k.as_bytes().to_vec(),
             value: v.map(|v| v.as_bytes().to_vec()),
-            applied: at(o),
+            applied: at(o, seq),
         };
         let log = vec![
-            e("a", Some("1"), 5),
-            e("b", Some("2"), 5),
-            e("a", None, 10),
-            e("b", Some("3"), 11), // written by a transaction that did not commit
+            e("a", Some("1"), 5, 1),
+            e("b", Some("2"), 5, 1),
+            e("a", None, 10, 2),
+            e("b", Some("3"), 11, 3), // a transaction that did not commit
+            e("c", Some("4"), 10, 3), // an input-free one that did not commit either
         ];
-        let state = compact_committed(&log, |_| 10);
+        let point = |seq| RestorePoint {
+            offsets: vec![(tp.clone(), 10)],
+            flush_seq: seq,
+        };
+        let state = compact_committed(&log, &point(Some(2)));
         assert_eq!(state.len(), 1);
         assert_eq!(state.get(&b"b"[..]), Some(&b"2".to_vec()));
+        // Without the sequence number only the offsets decide: "c" is taken.
+        assert_eq!(compact_committed(&log, &point(None)).len(), 2);
     }
 }

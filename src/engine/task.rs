@@ -101,7 +101,7 @@ pub struct Task {
     pub(crate) revenue: Vec<WindowOperator<RevenueDim, RevenueAgg>>,
     pub(crate) activity: WindowOperator<All, ActivityAgg>,
     pub(crate) quality: WindowOperator<All, QualityAgg>,
-    pub(crate) meta_dirty: bool,
+    pub(crate) flush_seq: u64,
     counters: Counters,
 }
 
@@ -129,7 +129,7 @@ impl Task {
             revenue,
             activity: WindowOperator::new(kpi::ACTIVITY, w.activity, lateness),
             quality: WindowOperator::new(kpi::QUALITY, w.quality, lateness),
-            meta_dirty: true,
+            flush_seq: 0,
             counters: Counters::default(),
             inputs,
             cfg,
@@ -214,7 +214,6 @@ impl Task {
             return Ok(Disposition::AlreadyApplied);
         }
         self.applied[ix] = offset.saturating_add(1);
-        self.meta_dirty = true;
         self.clock.on_record(ix, now);
         let wm = self.clock.current();
         let src = Src {
@@ -260,7 +259,6 @@ impl Task {
     ) -> Result<(), TaskError> {
         let ix = self.input_index(topic, partition)?;
         self.clock.on_status(ix, caught_up, now);
-        self.meta_dirty = true;
         self.on_progress(now, out);
         Ok(())
     }
@@ -278,7 +276,6 @@ impl Task {
             None => {}
         }
         self.next_early_at = Some(now.saturating_add(interval));
-        self.meta_dirty = true;
     }
 
     fn emit_early(&mut self, out: &mut Outputs) {
@@ -297,7 +294,6 @@ impl Task {
         let Some(wm) = self.clock.advance(now) else {
             return;
         };
-        self.meta_dirty = true;
         let before = out.kpis.len();
         for op in &mut self.revenue {
             op.advance(wm, &mut RowSink::new(&mut out.kpis, kpi::REVENUE));

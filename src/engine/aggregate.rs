@@ -29,6 +29,18 @@ pub trait Aggregate: Clone + Default + Debug + PartialEq + Serialize + Deseriali
     /// receives stage-1 results as KPI rows. Derived values are ignored. `None` when a
     /// required value is missing.
     fn from_values(values: &BTreeMap<String, Decimal>) -> Option<Self>;
+
+    /// For aggregates with append-only member sets (distinct customers), which their serde
+    /// form leaves out: appends the members added since the last call. The operator writes
+    /// them to the changelog as a segment of their own, so a commit costs the new members
+    /// rather than the whole set.
+    fn take_new_members(&mut self, _out: &mut Vec<String>) {}
+
+    /// Appends every member (for full snapshots).
+    fn all_members(&self, _out: &mut Vec<String>) {}
+
+    /// Adds members restored from a changelog segment.
+    fn restore_members(&mut self, _members: &[String]) {}
 }
 
 /// The grouping key of a windowed result, e.g. `all` or `category=books`.
@@ -75,6 +87,9 @@ pub struct ResultSlot<A> {
     pub fired: bool,
     /// Changed since the last emission (for early results).
     pub pending: bool,
+    /// Flush sequence numbers of the member segments written for this result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<u64>,
     /// Changed since the last changelog flush. Not part of the state itself.
     #[serde(skip)]
     pub unflushed: bool,
@@ -87,6 +102,7 @@ impl<A: Aggregate> Default for ResultSlot<A> {
             revision: 0,
             fired: false,
             pending: false,
+            segments: Vec::new(),
             unflushed: false,
         }
     }

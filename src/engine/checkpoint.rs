@@ -96,11 +96,12 @@ impl Task {
                 applied: applied.clone(),
             })
         };
+        let seq = self.flush_seq;
         for op in &mut self.revenue {
-            op.flush(&mut push)?;
+            op.flush(seq, &mut push)?;
         }
-        self.activity.flush(&mut push)?;
-        self.quality.flush(&mut push)?;
+        self.activity.flush(seq, &mut push)?;
+        self.quality.flush(seq, &mut push)?;
         self.dedup.flush(&mut push);
         self.meta_entries(&mut push)?;
         Ok(())
@@ -136,8 +137,13 @@ impl Task {
         committed: &RestorePoint,
     ) -> Result<Task, TaskError> {
         let mut task = Task::new(cfg, inputs)?;
-        for (key, value) in state::compact_committed(entries, committed) {
-            task.apply_entry(&key, &value)?;
+        let state = state::compact_committed(entries, committed);
+        // Results before their member segments.
+        let (segments, rest): (Vec<_>, Vec<_>) = state
+            .iter()
+            .partition(|(k, _)| k.starts_with(state::SEGMENT_PREFIX.as_bytes()));
+        for (key, value) in rest.into_iter().chain(segments) {
+            task.apply_entry(key, value)?;
         }
         Ok(task)
     }
@@ -167,13 +173,15 @@ impl Task {
             self.flush_seq = pos.flush_seq;
         } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
             self.dedup.restore(key, Some(value))?;
-        } else if key.starts_with(state::WINDOW_PREFIX.as_bytes()) {
+        } else if key.starts_with(state::WINDOW_PREFIX.as_bytes())
+            || key.starts_with(state::SEGMENT_PREFIX.as_bytes())
+        {
             if let Some(op) = self.revenue.iter_mut().find(|op| op.owns(key)) {
-                op.restore(key, Some(value))?;
+                op.restore(key, value)?;
             } else if self.activity.owns(key) {
-                self.activity.restore(key, Some(value))?;
+                self.activity.restore(key, value)?;
             } else if self.quality.owns(key) {
-                self.quality.restore(key, Some(value))?;
+                self.quality.restore(key, value)?;
             } else {
                 // A window of an operator that the current configuration no longer has.
                 tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring state of an unconfigured window");

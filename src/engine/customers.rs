@@ -4,31 +4,40 @@
 //! tasks are disjoint: the stage-2 merger, which only sees counts, can therefore add them.
 //! A set that has been merged with a count becomes a count (`merge` is union for two id
 //! sets and addition otherwise, both commutative and associative on disjoint inputs).
+//!
+//! Members are kept in insertion order so the changelog can carry them incrementally: the
+//! serde form of a set holds no members (only the count form holds its number); members
+//! travel as append-only segments (`take_new_members`), so a commit writes only the
+//! customers added since the previous one instead of the whole set.
 
-use hashbrown::HashSet;
+use indexmap::IndexSet;
 use serde::{Deserialize, Serialize};
 
 use super::dedup::id::{CompactId, CompactRef};
 
 /// Distinct customers: exact ids, or a count of disjoint ids after a cross-task merge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(from = "Repr", into = "Repr")]
 pub enum CustomerSet {
-    Ids(HashSet<CompactId, ahash::RandomState>),
+    Ids {
+        set: IndexSet<CompactId, ahash::RandomState>,
+        /// Members before this index were already handed to the changelog.
+        flushed: usize,
+    },
     Count(u64),
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Repr {
-    Ids(Vec<String>),
+    Ids,
     Count(u64),
 }
 
 impl From<Repr> for CustomerSet {
     fn from(r: Repr) -> Self {
         match r {
-            Repr::Ids(v) => CustomerSet::Ids(v.iter().map(|s| CompactId::new(s)).collect()),
+            Repr::Ids => CustomerSet::default(),
             Repr::Count(n) => CustomerSet::Count(n),
         }
     }
@@ -37,29 +46,40 @@ impl From<Repr> for CustomerSet {
 impl From<CustomerSet> for Repr {
     fn from(c: CustomerSet) -> Self {
         match c {
-            CustomerSet::Ids(set) => {
-                let mut v: Vec<String> = set.iter().map(CompactId::to_string_lossless).collect();
-                v.sort_unstable();
-                Repr::Ids(v)
-            }
+            CustomerSet::Ids { .. } => Repr::Ids,
             CustomerSet::Count(n) => Repr::Count(n),
+        }
+    }
+}
+
+impl PartialEq for CustomerSet {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CustomerSet::Ids { set: a, .. }, CustomerSet::Ids { set: b, .. }) => a == b,
+            (CustomerSet::Count(a), CustomerSet::Count(b)) => a == b,
+            _ => false,
         }
     }
 }
 
 impl Default for CustomerSet {
     fn default() -> Self {
-        CustomerSet::Ids(HashSet::with_hasher(ahash::RandomState::new()))
+        CustomerSet::Ids {
+            set: IndexSet::with_hasher(ahash::RandomState::new()),
+            flushed: 0,
+        }
     }
 }
 
 impl CustomerSet {
     /// Adds a customer; allocates only for a new non-UUID id.
     #[inline]
-    pub fn insert(&mut self, customer_id: &str) {
+    pub fn insert(&mut self, customer: CompactRef<'_>) {
         match self {
-            CustomerSet::Ids(set) => {
-                set.get_or_insert_with(&CompactRef::new(customer_id), |r| CompactId::from(r));
+            CustomerSet::Ids { set, .. } => {
+                if !set.contains(&customer) {
+                    set.insert(CompactId::from(&customer));
+                }
             }
             // A count cannot tell whether this customer is new: only the stage-2 merger
             // holds counts, and it merges aggregates, never single records.
@@ -69,7 +89,7 @@ impl CustomerSet {
 
     pub fn len(&self) -> u64 {
         match self {
-            CustomerSet::Ids(set) => set.len() as u64,
+            CustomerSet::Ids { set, .. } => set.len() as u64,
             CustomerSet::Count(n) => *n,
         }
     }
@@ -80,8 +100,33 @@ impl CustomerSet {
 
     pub fn merge(&mut self, other: &CustomerSet) {
         match (&mut *self, other) {
-            (CustomerSet::Ids(a), CustomerSet::Ids(b)) => a.extend(b.iter().cloned()),
+            (CustomerSet::Ids { set: a, .. }, CustomerSet::Ids { set: b, .. }) => {
+                a.extend(b.iter().cloned())
+            }
             _ => *self = CustomerSet::Count(self.len() + other.len()),
+        }
+    }
+
+    /// Appends the members added since the last call and marks them handed over.
+    pub fn take_new_members(&mut self, out: &mut Vec<String>) {
+        if let CustomerSet::Ids { set, flushed } = self {
+            out.extend(set.iter().skip(*flushed).map(CompactId::to_string_lossless));
+            *flushed = set.len();
+        }
+    }
+
+    /// Appends every member.
+    pub fn all_members(&self, out: &mut Vec<String>) {
+        if let CustomerSet::Ids { set, .. } = self {
+            out.extend(set.iter().map(CompactId::to_string_lossless));
+        }
+    }
+
+    /// Adds restored members (already in the changelog).
+    pub fn restore_members(&mut self, members: &[String]) {
+        if let CustomerSet::Ids { set, flushed } = self {
+            set.extend(members.iter().map(|m| CompactId::new(m)));
+            *flushed = set.len();
         }
     }
 }
@@ -91,29 +136,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_distinct_and_round_trips() {
+    fn counts_distinct_hands_over_new_members_and_round_trips() {
         let mut s = CustomerSet::default();
-        for c in [
-            "a",
-            "b",
-            "a",
-            "0f8fad5b-d9cb-469f-a165-70867728950e",
-            "0f8fad5b-d9cb-469f-a165-70867728950e",
-        ] {
-            s.insert(c);
+        let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        for c in ["a", "b", "a", uuid, uuid] {
+            s.insert(CompactRef::new(c));
         }
         assert_eq!(s.len(), 3);
+        let mut members = Vec::new();
+        s.take_new_members(&mut members);
+        assert_eq!(
+            members,
+            vec!["a".to_owned(), "b".to_owned(), uuid.to_owned()]
+        );
+        s.insert(CompactRef::new("z"));
+        s.insert(CompactRef::new("a"));
+        let mut more = Vec::new();
+        s.take_new_members(&mut more);
+        assert_eq!(
+            more,
+            vec!["z".to_owned()],
+            "only new members are handed over"
+        );
+        members.extend(more);
         let json = serde_json::to_string(&s).unwrap();
-        let back: CustomerSet = serde_json::from_str(&json).unwrap();
+        let mut back: CustomerSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.len(), 0, "members travel separately");
+        back.restore_members(&members);
         assert_eq!(back, s);
         let mut t = CustomerSet::default();
-        t.insert("b");
-        t.insert("c");
+        t.insert(CompactRef::new("b"));
+        t.insert(CompactRef::new("c"));
         let mut u = s.clone();
         u.merge(&t);
-        assert_eq!(u.len(), 4, "union within a task");
+        assert_eq!(u.len(), 5, "union within a task");
         let mut c = CustomerSet::Count(2);
         c.merge(&s);
-        assert_eq!(c.len(), 5, "disjoint tasks add up");
+        assert_eq!(c.len(), 6, "disjoint tasks add up");
     }
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate::{Aggregate, Dimension};
 use super::customers::CustomerSet;
+use super::dedup::id::CompactRef;
 use crate::model::EventType;
 
 /// The single dimension `all`.
@@ -137,6 +138,18 @@ impl Aggregate for RevenueAgg {
         }
     }
 
+    fn take_new_members(&mut self, out: &mut Vec<String>) {
+        self.customers.take_new_members(out);
+    }
+
+    fn all_members(&self, out: &mut Vec<String>) {
+        self.customers.all_members(out);
+    }
+
+    fn restore_members(&mut self, members: &[String]) {
+        self.customers.restore_members(members);
+    }
+
     fn from_values(v: &BTreeMap<String, Decimal>) -> Option<Self> {
         let n = |k: &str| v.get(k).and_then(|d| u64::try_from(*d).ok());
         Some(RevenueAgg {
@@ -170,10 +183,10 @@ pub const EVENT_TYPES: [EventType; 6] = [
 
 impl ActivityAgg {
     #[inline]
-    pub fn add(&mut self, t: EventType, customer_id: &str) {
+    pub fn add(&mut self, t: EventType, customer: CompactRef<'_>) {
         let i = EVENT_TYPES.iter().position(|e| *e == t).unwrap_or(0);
         self.by_type[i] += 1;
-        self.users.insert(customer_id);
+        self.users.insert(customer);
     }
 }
 
@@ -191,6 +204,18 @@ impl Aggregate for ActivityAgg {
         }
         out.insert("events".into(), self.by_type.iter().sum::<u64>().into());
         out.insert("active_users".into(), self.users.len().into());
+    }
+
+    fn take_new_members(&mut self, out: &mut Vec<String>) {
+        self.users.take_new_members(out);
+    }
+
+    fn all_members(&self, out: &mut Vec<String>) {
+        self.users.all_members(out);
+    }
+
+    fn restore_members(&mut self, members: &[String]) {
+        self.users.restore_members(members);
     }
 
     fn from_values(v: &BTreeMap<String, Decimal>) -> Option<Self> {
@@ -220,7 +245,7 @@ mod tests {
             failed: 1,
             ..Default::default()
         };
-        a.customers.insert("c1");
+        a.customers.insert(CompactRef::new("c1"));
         let mut v = BTreeMap::new();
         a.write_values(&mut v);
         assert_eq!(v["avg_order_value"], Decimal::new(525, 2));

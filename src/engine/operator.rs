@@ -31,6 +31,9 @@ impl<K, A> Bucket<K, A> {
     }
 }
 
+/// Member segments per result before they are rewritten into one.
+const MAX_SEGMENTS: usize = 32;
+
 /// Keyed results over fixed (tumbling or hopping) event-time windows.
 pub struct WindowOperator<K, A> {
     name: String,
@@ -174,8 +177,12 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             if expired {
                 if let Some(bucket) = self.windows.remove(&w) {
                     if self.changelog {
-                        for k in bucket.slots.keys() {
+                        for (k, slot) in bucket.slots.iter() {
                             self.tombstones.push(Self::key_for(&self.name, w, k));
+                            for seq in &slot.segments {
+                                self.tombstones
+                                    .push(Self::segment_key(&self.name, w, *seq, k));
+                            }
                         }
                     }
                 }
@@ -213,10 +220,12 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         self.windows.get(w).and_then(|b| b.slots.get(key))
     }
 
-    /// Writes every change since the last flush: results as values, purged results as
-    /// tombstones.
+    /// Writes every change since the last flush: results as values, their new distinct
+    /// members as a segment keyed by the flush sequence number `seq`, purged results as
+    /// tombstones. A result with many segments has them rewritten into one.
     pub fn flush(
         &mut self,
+        seq: u64,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
         for key in self.tombstones.drain(..) {
@@ -236,7 +245,23 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             }
         }
         dirty.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut members = Vec::new();
         for (w, k, slot) in dirty {
+            members.clear();
+            slot.agg.take_new_members(&mut members);
+            if !members.is_empty() {
+                if slot.segments.len() >= MAX_SEGMENTS {
+                    for old in slot.segments.drain(..) {
+                        out(Self::segment_key(&self.name, w, old, k), None);
+                    }
+                    members.clear();
+                    slot.agg.all_members(&mut members);
+                }
+                let key = Self::segment_key(&self.name, w, seq, k);
+                let value = state::to_json(&key, &members)?;
+                out(key, Some(value));
+                slot.segments.push(seq);
+            }
             let key = Self::key_for(&self.name, w, k);
             let value = state::to_json(&key, &*slot)?;
             out(key, Some(value));
@@ -245,64 +270,95 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
     }
 
     fn key_for(name: &str, w: Window, k: &K) -> Vec<u8> {
-        let mut key =
-            format!("{}{}/{}/{}/", state::WINDOW_PREFIX, name, w.start, w.end).into_bytes();
+        let key = format!("{}{}/{}/{}/", state::WINDOW_PREFIX, name, w.start, w.end);
+        Self::with_dim(key, k)
+    }
+
+    fn segment_key(name: &str, w: Window, seq: u64, k: &K) -> Vec<u8> {
+        let key = format!(
+            "{}{}/{}/{}/{}/",
+            state::SEGMENT_PREFIX,
+            name,
+            w.start,
+            w.end,
+            seq
+        );
+        Self::with_dim(key, k)
+    }
+
+    fn with_dim(prefix: String, k: &K) -> Vec<u8> {
+        let mut key = prefix.into_bytes();
+        // A dimension is a plain enum/string; serialising it cannot fail.
         if serde_json::to_writer(&mut key, k).is_err() {
             key.extend_from_slice(b"null");
         }
         key
     }
 
-    /// Writes the whole state, as a flush of everything would.
+    /// Writes the whole state (each result's members as one segment, number 0).
     pub fn snapshot(
         &self,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
+        let mut members = Vec::new();
         for (w, bucket) in &self.windows {
             let mut slots: Vec<_> = bucket.slots.iter().collect();
             slots.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, slot) in slots {
+                members.clear();
+                slot.agg.all_members(&mut members);
+                let mut slot = slot.clone();
+                slot.segments.clear();
+                if !members.is_empty() {
+                    let key = Self::segment_key(&self.name, *w, 0, k);
+                    out(key.clone(), Some(state::to_json(&key, &members)?));
+                    slot.segments.push(0);
+                }
                 let key = Self::key_for(&self.name, *w, k);
-                let value = state::to_json(&key, slot)?;
+                let value = state::to_json(&key, &slot)?;
                 out(key, Some(value));
             }
         }
         Ok(())
     }
 
-    /// Whether a changelog key belongs to this operator.
+    /// Whether a changelog key (a result or a member segment) belongs to this operator.
     pub fn owns(&self, key: &[u8]) -> bool {
         state::strip(key, state::WINDOW_PREFIX)
+            .or_else(|| state::strip(key, state::SEGMENT_PREFIX))
             .and_then(|rest| rest.strip_prefix(self.name.as_bytes()))
             .is_some_and(|rest| rest.first() == Some(&b'/'))
     }
 
-    /// Applies one restored changelog entry owned by this operator.
-    pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
+    /// Applies one restored changelog entry owned by this operator. Results must be
+    /// restored before their member segments.
+    pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        let parse = |s: &str| s.parse::<i64>().map_err(|_| StateError::bad_key(key));
+        if let Some(rest) = state::strip(key, state::SEGMENT_PREFIX) {
+            let (segs, dim) =
+                state::split_segments(rest, 4).ok_or_else(|| StateError::bad_key(key))?;
+            let w = Window::new(parse(segs[1])?, parse(segs[2])?);
+            let k: K = state::from_json(key, dim)?;
+            let members: Vec<String> = state::from_json(key, value)?;
+            let slot = self
+                .windows
+                .get_mut(&w)
+                .and_then(|b| b.slots.get_mut(&k))
+                .ok_or_else(|| StateError::bad_value(key, "segment of an unknown result"))?;
+            slot.agg.restore_members(&members);
+            return Ok(());
+        }
         let rest =
             state::strip(key, state::WINDOW_PREFIX).ok_or_else(|| StateError::bad_key(key))?;
         let (segs, dim) = state::split_segments(rest, 3).ok_or_else(|| StateError::bad_key(key))?;
-        let parse = |s: &str| s.parse::<i64>().map_err(|_| StateError::bad_key(key));
         let w = Window::new(parse(segs[1])?, parse(segs[2])?);
         let k: K = state::from_json(key, dim)?;
-        match value {
-            Some(v) => {
-                let slot: ResultSlot<A> = state::from_json(key, v)?;
-                self.windows
-                    .entry(w)
-                    .or_insert_with(Bucket::new)
-                    .slots
-                    .insert(k, slot);
-            }
-            None => {
-                if let Some(b) = self.windows.get_mut(&w) {
-                    b.slots.remove(&k);
-                    if b.slots.is_empty() {
-                        self.windows.remove(&w);
-                    }
-                }
-            }
-        }
+        let slot: ResultSlot<A> = state::from_json(key, value)?;
+        self.windows
+            .entry(w)
+            .or_insert_with(Bucket::new)
+            .slots
+            .insert(k, slot);
         Ok(())
     }
 }

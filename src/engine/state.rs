@@ -6,7 +6,9 @@
 //!
 //! Keys are ASCII paths, values JSON (or a little-endian integer for dedup ids):
 //! `meta/clock` (watermarks and processing-time timers), `meta/position` (applied offsets),
-//! `win/<operator>/<start>/<end>/<dimension json>` (one windowed result),
+//! `win/<operator>/<start>/<end>/<dimension json>` (one windowed result, without its
+//! distinct-member set), `wseg/<operator>/<start>/<end>/<flush seq>/<dimension json>` (the
+//! members added to that result's set during one flush, a JSON array of strings),
 //! `ses/<operator>/<key json>` (the sessions of one key), `dedup/<transaction_id>` (u32
 //! expiry in epoch seconds). Replaying the entries of a topic in order, last write per
 //! key winning and tombstones deleting, rebuilds the state exactly.
@@ -111,6 +113,7 @@ impl StateError {
 pub(crate) const META_CLOCK: &[u8] = b"meta/clock";
 pub(crate) const META_POSITION: &[u8] = b"meta/position";
 pub(crate) const WINDOW_PREFIX: &str = "win/";
+pub(crate) const SEGMENT_PREFIX: &str = "wseg/";
 pub(crate) const SESSION_PREFIX: &str = "ses/";
 pub(crate) const DEDUP_PREFIX: &str = "dedup/";
 

@@ -20,6 +20,7 @@ use rust_decimal::Decimal;
 
 use super::aggregate::{Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
+use super::dedup::id::CompactRef;
 use super::dedup::Deduplicator;
 use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
@@ -415,13 +416,9 @@ impl Task {
         }
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::ACTIVITY);
-        self.activity.update(
-            &All,
-            ts,
-            wm,
-            |a| a.add(e.event_type, &e.customer_id),
-            &mut sink,
-        );
+        let customer = CompactRef::new(&e.customer_id);
+        self.activity
+            .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
         out.events.push(Accepted {
@@ -452,6 +449,7 @@ fn add_transaction(
 ) {
     let ts = t.timestamp;
     let completed = t.status == TxStatus::Completed;
+    let customer = CompactRef::new(&t.customer_id);
     let failed = t.status == TxStatus::Failed;
     let units: u64 = t
         .items
@@ -469,7 +467,7 @@ fn add_transaction(
                 a.revenue = a.revenue.saturating_add(t.amount);
                 a.orders += 1;
                 a.items += units;
-                a.customers.insert(&t.customer_id);
+                a.customers.insert(customer);
             }
         },
         sink,
@@ -499,7 +497,7 @@ fn add_transaction(
                 a.revenue = a.revenue.saturating_add(revenue);
                 a.orders += 1;
                 a.items += units;
-                a.customers.insert(&t.customer_id);
+                a.customers.insert(customer);
             },
             sink,
         );

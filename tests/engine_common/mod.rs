@@ -79,6 +79,29 @@ pub struct Choice {
     pick: usize,
 }
 
+impl Choice {
+    /// A choice from raw random numbers (for deterministic long streams).
+    pub fn from_raw(
+        kind: u64,
+        dt: u64,
+        jitter: u64,
+        customer: u64,
+        status: u64,
+        extra: u64,
+        pick: usize,
+    ) -> Self {
+        Choice {
+            kind: (kind % 100) as u8,
+            dt: dt as i64,
+            jitter: jitter as i64,
+            customer,
+            status: (status % 10) as u8,
+            extra: extra as i64,
+            pick,
+        }
+    }
+}
+
 pub fn choice() -> impl Strategy<Value = Choice> {
     (
         0u8..100,

@@ -51,7 +51,7 @@ impl Stream {
             self.t += 1;
             let r = self.rnd();
             let customer = (r >> 8) % 100_000;
-            let ts = self.t - (r % 3_000) as i64 - if r % 1_000 == 7 { 400_000 } else { 0 };
+            let ts = self.t - (r % 3_000) as i64 - if r % 1_000 == 7 { 7_200_000 } else { 0 };
             let now = self.t + 200;
             let (topic, record) = if r % 5 == 0 {
                 let e = testkit::event(self.n, customer, ts, EventType::PageView);

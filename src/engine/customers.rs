@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::dedup::id::{CompactId, CompactRef};
 
 /// Distinct customers: exact ids, or a count of disjoint ids after a cross-task merge.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(from = "Repr", into = "Repr")]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "Repr")]
 pub enum CustomerSet {
     Ids {
         set: IndexSet<CompactId, ahash::RandomState>,
@@ -43,11 +43,12 @@ impl From<Repr> for CustomerSet {
     }
 }
 
-impl From<CustomerSet> for Repr {
-    fn from(c: CustomerSet) -> Self {
-        match c {
-            CustomerSet::Ids { .. } => Repr::Ids,
-            CustomerSet::Count(n) => Repr::Count(n),
+// Written by hand rather than `into = "Repr"`, which would clone the whole set.
+impl Serialize for CustomerSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CustomerSet::Ids { .. } => Repr::Ids.serialize(s),
+            CustomerSet::Count(n) => Repr::Count(*n).serialize(s),
         }
     }
 }

@@ -132,10 +132,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         }
         let bucket = self.windows.entry(w).or_insert_with(Bucket::new);
         if !bucket.slots.contains_key(key) {
-            bucket
-                .slots
-                .entry_ref(key)
-                .or_insert_with(ResultSlot::default);
+            bucket.slots.entry_ref(key).or_default();
         }
         let Some((k, slot)) = bucket.slots.get_key_value_mut(key) else {
             return false;

@@ -86,6 +86,8 @@ struct Src<'a> {
     offset: i64,
     key: Option<&'a [u8]>,
     value: &'a [u8],
+    /// Processing time of the call.
+    now: Millis,
 }
 
 /// The stage-1 state machine of one partition number.
@@ -222,6 +224,7 @@ impl Task {
             offset,
             key,
             value,
+            now,
         };
         let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
         let disposition = match checked {
@@ -352,7 +355,6 @@ impl Task {
         ts: Millis,
         src: &Src<'_>,
         wm: Millis,
-        now: Millis,
         out: &mut Outputs,
     ) {
         out.late.push(LateRecord {
@@ -365,7 +367,7 @@ impl Task {
             original: src.value.to_vec(),
             source: self.source(src.ix, src.offset),
         });
-        self.count_quality(Some(ts), Outcome::Late, wm, now, out);
+        self.count_quality(Some(ts), Outcome::Late, wm, src.now, out);
     }
 
     fn on_transaction(
@@ -382,7 +384,7 @@ impl Task {
             return Disposition::Duplicate;
         }
         if !self.revenue.iter().any(|op| op.accepts(ts, wm)) {
-            self.late(&t.transaction_id, &t.customer_id, ts, src, wm, now, out);
+            self.late(&t.transaction_id, &t.customer_id, ts, src, wm, out);
             return Disposition::Late;
         }
         let before = out.kpis.len();
@@ -411,7 +413,7 @@ impl Task {
     ) -> Disposition {
         let ts = e.timestamp;
         if !self.activity.accepts(ts, wm) {
-            self.late(&e.event_id, &e.customer_id, ts, src, wm, now, out);
+            self.late(&e.event_id, &e.customer_id, ts, src, wm, out);
             return Disposition::Late;
         }
         let before = out.kpis.len();

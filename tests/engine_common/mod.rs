@@ -2,7 +2,7 @@
 //! out-of-order, duplicate, late, invalid and replayed records (driven by proptest-chosen
 //! steps so failures shrink), and a driver that feeds a stream into a task.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::large_enum_variant)]
 
 use proptest::prelude::*;
 use rust_decimal::Decimal;

@@ -1,2 +1,37 @@
-//! The deterministic core, no I/O: watermarks, windows, dedup, state and the per-partition
-//! task. Records and watermarks in, outputs and state changes out.
+//! The deterministic core, no I/O: records and processing-time ticks in; KPI rows, DLQ and
+//! late records, accepted records and changelog entries out. [`Task`] is the stage-1
+//! state machine of one partition number; it is built from watermarks (`watermark`),
+//! window assigners (`window`), the generic window and session operators over mergeable
+//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), the KPI
+//! families (`families`) and the changelog format (`state`, `checkpoint`). Given the same
+//! inputs and `now` values, a task — or a task restored from its changelog — produces the
+//! same outputs; nothing here reads a clock, spawns a thread or takes a lock.
+
+mod aggregate;
+mod checkpoint;
+mod config;
+mod customers;
+pub mod dedup;
+mod families;
+mod io;
+mod operator;
+pub mod session;
+mod state;
+mod task;
+pub mod testkit;
+mod watermark;
+mod window;
+
+pub use aggregate::{Aggregate, Dimension, Emission, EmitSink, ResultSlot};
+pub use config::{EngineConfig, WindowConfig};
+pub use customers::CustomerSet;
+pub use dedup::{DedupConfig, Deduplicator};
+pub use families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef, EVENT_TYPES};
+pub use io::{Accepted, Counters, Disposition, Input, Outputs};
+pub use operator::WindowOperator;
+pub use state::{
+    compact_committed, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,
+};
+pub use task::{kpi, RowSink, Task, TaskError, LATE_REASON};
+pub use watermark::{PartitionClock, WatermarkConfig, Watermarks};
+pub use window::{Window, WindowSpec};

@@ -1,0 +1,194 @@
+//! Changelogging and restoring a [`Task`]. `flush_changelog` (called by the runtime before
+//! each commit, inside the same Kafka transaction) emits the state changed since the last
+//! flush; `snapshot` emits the whole state; `Task::restore` rebuilds a task from changelog
+//! entries, skipping those whose input position is past the committed offsets (written by
+//! transactions that never committed). All entries of one flush carry the same
+//! [`AppliedOffsets`]: the next input offset per partition at the time of the flush and
+//! the flush's sequence number (which the runtime commits as offset metadata, so that
+//! input-free transactions can be told apart too). The restored task knows those offsets
+//! and treats re-read records below them as already applied. Every flush rewrites the
+//! small `meta/*` entries. Key layout and encodings are described in `state.rs`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::EngineConfig;
+use super::io::Outputs;
+use super::state::{
+    self, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,
+};
+use super::task::{Task, TaskError};
+use super::watermark::Watermarks;
+use crate::model::time::Millis;
+
+/// The `meta/clock` value.
+#[derive(Serialize, Deserialize)]
+struct ClockState {
+    watermarks: Watermarks,
+    next_early_at: Option<Millis>,
+}
+
+/// The `meta/position` value.
+#[derive(Serialize, Deserialize)]
+struct Position {
+    offsets: Vec<(TopicPartition, i64)>,
+    flush_seq: u64,
+}
+
+impl Task {
+    fn position(&self) -> Arc<AppliedOffsets> {
+        Arc::new(AppliedOffsets {
+            offsets: self.next_offsets(),
+            flush_seq: self.flush_seq,
+        })
+    }
+
+    /// The sequence number of the last flush. The runtime stores it in the commit metadata
+    /// of the offsets it sends to the transaction, and passes it back in [`RestorePoint`].
+    pub fn flush_seq(&self) -> u64 {
+        self.flush_seq
+    }
+
+    fn meta_entries(
+        &self,
+        out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
+    ) -> Result<(), StateError> {
+        let clock = ClockState {
+            watermarks: self.clock.clone(),
+            next_early_at: self.next_early_at,
+        };
+        out(
+            state::META_CLOCK.to_vec(),
+            Some(state::to_json(state::META_CLOCK, &clock)?),
+        );
+        let pos = Position {
+            offsets: self.next_offsets(),
+            flush_seq: self.flush_seq,
+        };
+        out(
+            state::META_POSITION.to_vec(),
+            Some(state::to_json(state::META_POSITION, &pos)?),
+        );
+        Ok(())
+    }
+
+    /// Switches changelog tracking on or off (off: for benchmarks and throw-away replays;
+    /// the state can then not be restored).
+    pub fn set_changelog(&mut self, on: bool) {
+        for op in &mut self.revenue {
+            op.set_changelog(on);
+        }
+        self.activity.set_changelog(on);
+        self.quality.set_changelog(on);
+        self.dedup.set_changelog(on);
+    }
+
+    /// Appends the state changed since the last flush to `out.changelog`.
+    pub fn flush_changelog(&mut self, out: &mut Outputs) -> Result<(), TaskError> {
+        self.flush_seq += 1;
+        let applied = self.position();
+        let log = &mut out.changelog;
+        let mut push = |key, value| {
+            log.push(ChangelogEntry {
+                key,
+                value,
+                applied: applied.clone(),
+            })
+        };
+        let seq = self.flush_seq;
+        for op in &mut self.revenue {
+            op.flush(seq, &mut push)?;
+        }
+        self.activity.flush(seq, &mut push)?;
+        self.quality.flush(seq, &mut push)?;
+        self.dedup.flush(&mut push);
+        self.meta_entries(&mut push)?;
+        Ok(())
+    }
+
+    /// The whole state as changelog entries (what a compacted changelog holds).
+    pub fn snapshot(&self) -> Result<Vec<ChangelogEntry>, TaskError> {
+        let applied = self.position();
+        let mut entries = Vec::new();
+        let mut push = |key, value| {
+            entries.push(ChangelogEntry {
+                key,
+                value,
+                applied: applied.clone(),
+            })
+        };
+        for op in &self.revenue {
+            op.snapshot(&mut push)?;
+        }
+        self.activity.snapshot(&mut push)?;
+        self.quality.snapshot(&mut push)?;
+        self.dedup.snapshot(&mut push);
+        self.meta_entries(&mut push)?;
+        Ok(entries)
+    }
+
+    /// Rebuilds a task from changelog entries in log order; entries that `committed` does
+    /// not cover (written by transactions that never committed) are ignored.
+    pub fn restore<'a>(
+        cfg: EngineConfig,
+        inputs: Vec<TopicPartition>,
+        entries: impl IntoIterator<Item = &'a ChangelogEntry>,
+        committed: &RestorePoint,
+    ) -> Result<Task, TaskError> {
+        let mut task = Task::new(cfg, inputs)?;
+        let state = state::compact_committed(entries, committed);
+        // Results before their member segments.
+        let (segments, rest): (Vec<_>, Vec<_>) = state
+            .iter()
+            .partition(|(k, _)| k.starts_with(state::SEGMENT_PREFIX.as_bytes()));
+        for (key, value) in rest.into_iter().chain(segments) {
+            task.apply_entry(key, value)?;
+        }
+        Ok(task)
+    }
+
+    fn apply_entry(&mut self, key: &[u8], value: &[u8]) -> Result<(), TaskError> {
+        if key == state::META_CLOCK {
+            let clock: ClockState = state::from_json(key, value)?;
+            if clock.watermarks.partitions().len() != self.inputs.len() {
+                return Err(StateError::bad_value(
+                    key,
+                    "partition count differs from the task's inputs",
+                )
+                .into());
+            }
+            self.clock = clock.watermarks;
+            self.clock.set_config(self.cfg.watermark);
+            self.next_early_at = clock.next_early_at;
+        } else if key == state::META_POSITION {
+            let pos: Position = state::from_json(key, value)?;
+            for (tp, next) in self.inputs.iter().zip(self.applied.iter_mut()) {
+                *next = pos
+                    .offsets
+                    .iter()
+                    .find(|(t, _)| t == tp)
+                    .map_or(0, |(_, o)| *o);
+            }
+            self.flush_seq = pos.flush_seq;
+        } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
+            self.dedup.restore(key, Some(value))?;
+        } else if key.starts_with(state::WINDOW_PREFIX.as_bytes())
+            || key.starts_with(state::SEGMENT_PREFIX.as_bytes())
+        {
+            if let Some(op) = self.revenue.iter_mut().find(|op| op.owns(key)) {
+                op.restore(key, value)?;
+            } else if self.activity.owns(key) {
+                self.activity.restore(key, value)?;
+            } else if self.quality.owns(key) {
+                self.quality.restore(key, value)?;
+            } else {
+                // A window of an operator that the current configuration no longer has.
+                tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring state of an unconfigured window");
+            }
+        } else {
+            return Err(StateError::bad_key(key).into());
+        }
+        Ok(())
+    }
+}

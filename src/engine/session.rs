@@ -1,0 +1,403 @@
+//! Session windows on event time: per key, activity separated by less than the inactivity
+//! gap forms one session `[first event, last event + gap)`. A record opens the candidate
+//! window `[ts, ts + gap)`, which merges with every intersecting open session of its key
+//! (Flink's merging semantics; aggregates merge, the highest revision carries over).
+//! Emission follows the shared life cycle (`ResultSlot`): `on_time` when the watermark
+//! passes the session end, `final` after the allowed lateness, `early` on request.
+//!
+//! Sessions whose on-time result is out are sealed: their bounds are frozen, because the
+//! bounds are part of the result's key in the sinks and moving them would orphan the rows
+//! already written. A late record inside a sealed session updates it (`late_update`); a
+//! late record that would extend or bridge a sealed session, or whose own session expired,
+//! is rejected with a [`SessionLate`] reason so the caller can route it to the late output.
+//! Early rows of open sessions that later merge are superseded by the merged session's rows.
+
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
+
+use super::aggregate::{Aggregate, Dimension, EmitSink, ResultSlot};
+use super::state::{self, StateError};
+use super::window::Window;
+use crate::model::time::Millis;
+use crate::model::EmitStatus;
+
+/// Why a record could not be added to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLate {
+    /// Its session would end before the watermark minus the allowed lateness.
+    Expired,
+    /// It would move the bounds of a session whose on-time result is already out.
+    Sealed,
+}
+
+impl SessionLate {
+    pub fn reason(self) -> &'static str {
+        match self {
+            SessionLate::Expired => "beyond_allowed_lateness",
+            SessionLate::Sealed => "session_sealed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Session<A> {
+    window: Window,
+    slot: ResultSlot<A>,
+}
+
+#[derive(Debug, Default)]
+struct KeySessions<A> {
+    /// Sorted by start, pairwise disjoint.
+    sessions: Vec<Session<A>>,
+    unflushed: bool,
+}
+
+/// Keyed session windows over a mergeable aggregate.
+pub struct SessionOperator<K, A> {
+    name: String,
+    gap_ms: i64,
+    lateness_ms: i64,
+    keys: HashMap<K, KeySessions<A>, ahash::RandomState>,
+    /// (fire time, key): session ends and expiries. Stale entries are skipped.
+    timers: BTreeSet<(Millis, K)>,
+    unflushed: Vec<K>,
+}
+
+impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
+    pub fn new(name: impl Into<String>, gap_ms: i64, allowed_lateness_ms: i64) -> Self {
+        SessionOperator {
+            name: name.into(),
+            gap_ms: gap_ms.max(1),
+            lateness_ms: allowed_lateness_ms.max(0),
+            keys: HashMap::with_hasher(ahash::RandomState::new()),
+            timers: BTreeSet::new(),
+            unflushed: Vec::new(),
+        }
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.keys.values().map(|k| k.sessions.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The live sessions of `key`, in order.
+    pub fn sessions(&self, key: &K) -> Vec<(Window, &A)> {
+        self.keys
+            .get(key)
+            .map(|k| k.sessions.iter().map(|s| (s.window, &s.slot.agg)).collect())
+            .unwrap_or_default()
+    }
+
+    fn arm(&mut self, key: &K, w: Window) {
+        self.timers.insert((w.end, key.clone()));
+        self.timers
+            .insert((w.expiry(self.lateness_ms), key.clone()));
+    }
+
+    /// Adds a record of `key` at event time `ts` (watermark `wm`), applying `f` to the
+    /// aggregate of its session.
+    pub fn update(
+        &mut self,
+        key: &K,
+        ts: Millis,
+        wm: Millis,
+        f: impl FnOnce(&mut A),
+        sink: &mut impl EmitSink<K, A>,
+    ) -> Result<Window, SessionLate> {
+        let cand = Window::new(ts, ts.saturating_add(self.gap_ms));
+        let entry = self.keys.entry(key.clone()).or_default();
+        let overlaps = |s: &Session<A>| s.window.start < cand.end && cand.start < s.window.end;
+        if let Some(i) = entry
+            .sessions
+            .iter()
+            .position(|s| s.slot.fired && overlaps(s))
+        {
+            let s = &mut entry.sessions[i];
+            if !s.window.contains(ts) {
+                return Err(SessionLate::Sealed);
+            }
+            s.slot.update(f);
+            s.slot.emit(s.window, key, EmitStatus::LateUpdate, sink);
+            let w = s.window;
+            if !std::mem::replace(&mut entry.unflushed, true) {
+                self.unflushed.push(key.clone());
+            }
+            return Ok(w);
+        }
+        let mut merged = cand;
+        for s in entry.sessions.iter().filter(|s| overlaps(s)) {
+            merged = Window::new(
+                merged.start.min(s.window.start),
+                merged.end.max(s.window.end),
+            );
+        }
+        if merged.expiry(self.lateness_ms) <= wm {
+            if entry.sessions.is_empty() {
+                self.keys.remove(key);
+            }
+            return Err(SessionLate::Expired);
+        }
+        let mut slot = ResultSlot::<A>::default();
+        entry.sessions.retain(|s| {
+            if overlaps(s) {
+                slot.agg.merge(&s.slot.agg);
+                slot.revision = slot.revision.max(s.slot.revision);
+                false
+            } else {
+                true
+            }
+        });
+        // A brand-new session already past its end: its first emission is a late update.
+        slot.fired = merged.end <= wm;
+        let late = slot.update(f);
+        if late {
+            slot.emit(merged, key, EmitStatus::LateUpdate, sink);
+        }
+        let at = entry
+            .sessions
+            .partition_point(|s| s.window.start < merged.start);
+        entry.sessions.insert(
+            at,
+            Session {
+                window: merged,
+                slot,
+            },
+        );
+        if !std::mem::replace(&mut entry.unflushed, true) {
+            self.unflushed.push(key.clone());
+        }
+        self.arm(key, merged);
+        Ok(merged)
+    }
+
+    /// Emits `on_time` and `final` results due at watermark `wm`; purges final sessions.
+    pub fn advance(&mut self, wm: Millis, sink: &mut impl EmitSink<K, A>) {
+        while let Some((t, _)) = self.timers.first() {
+            if *t > wm {
+                break;
+            }
+            let Some((_, key)) = self.timers.pop_first() else {
+                break;
+            };
+            let Some(entry) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let before = entry.sessions.len();
+            let lateness = self.lateness_ms;
+            let mut changed = false;
+            entry.sessions.retain_mut(|s| {
+                if s.window.end > wm {
+                    return true;
+                }
+                let was = s.slot.revision;
+                let done = s.slot.on_watermark(s.window, &key, wm, lateness, sink);
+                changed |= s.slot.revision != was;
+                !done
+            });
+            if (changed || entry.sessions.len() != before)
+                && !std::mem::replace(&mut entry.unflushed, true)
+            {
+                self.unflushed.push(key.clone());
+            }
+        }
+    }
+
+    /// Emits an `early` revision of every open session that changed since its last one.
+    pub fn emit_early(&mut self, sink: &mut impl EmitSink<K, A>) {
+        let mut keys: Vec<&K> = self
+            .keys
+            .iter()
+            .filter(|(_, v)| v.sessions.iter().any(|s| s.slot.pending && !s.slot.fired))
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort_unstable();
+        let keys: Vec<K> = keys.into_iter().cloned().collect();
+        for key in keys {
+            if let Some(entry) = self.keys.get_mut(&key) {
+                for s in &mut entry.sessions {
+                    s.slot.emit_early(s.window, &key, sink);
+                }
+                if !std::mem::replace(&mut entry.unflushed, true) {
+                    self.unflushed.push(key.clone());
+                }
+            }
+        }
+    }
+
+    fn key_for(&self, k: &K) -> Vec<u8> {
+        let mut key = format!("{}{}/", state::SESSION_PREFIX, self.name).into_bytes();
+        if serde_json::to_writer(&mut key, k).is_err() {
+            key.extend_from_slice(b"null");
+        }
+        key
+    }
+
+    /// Writes the sessions of every key changed since the last flush (a tombstone when a
+    /// key has none left).
+    pub fn flush(
+        &mut self,
+        out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
+    ) -> Result<(), StateError> {
+        let mut keys = std::mem::take(&mut self.unflushed);
+        keys.sort_unstable();
+        for k in keys {
+            let key = self.key_for(&k);
+            match self.keys.get_mut(&k) {
+                Some(e) if !e.sessions.is_empty() => {
+                    e.unflushed = false;
+                    out(key.clone(), Some(state::to_json(&key, &e.sessions)?));
+                }
+                _ => {
+                    self.keys.remove(&k);
+                    out(key, None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one restored `ses/<name>/<key>` entry.
+    pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
+        let prefix = format!("{}{}/", state::SESSION_PREFIX, self.name);
+        let rest = key
+            .strip_prefix(prefix.as_bytes())
+            .ok_or_else(|| StateError::bad_key(key))?;
+        let k: K = state::from_json(key, rest)?;
+        match value {
+            Some(v) => {
+                let sessions: Vec<Session<A>> = state::from_json(key, v)?;
+                for s in &sessions {
+                    self.arm(&k, s.window);
+                }
+                self.keys.insert(
+                    k,
+                    KeySessions {
+                        sessions,
+                        unflushed: false,
+                    },
+                );
+            }
+            None => {
+                self.keys.remove(&k);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::aggregate::Emission;
+    use crate::quality::{Outcome, QualityAgg};
+
+    type Op = SessionOperator<String, QualityAgg>;
+    type Log = Vec<(Window, EmitStatus, u32, u64)>;
+
+    fn sink(log: &mut Log) -> impl FnMut(Emission<'_, String, QualityAgg>) + '_ {
+        move |e: Emission<'_, String, QualityAgg>| {
+            log.push((e.window, e.status, e.revision, e.agg.total))
+        }
+    }
+
+    fn add(
+        op: &mut Op,
+        k: &str,
+        ts: Millis,
+        wm: Millis,
+        log: &mut Log,
+    ) -> Result<Window, SessionLate> {
+        op.update(
+            &k.to_owned(),
+            ts,
+            wm,
+            |a| a.record(Outcome::Counted),
+            &mut sink(log),
+        )
+    }
+
+    #[test]
+    fn events_within_the_gap_merge_and_fire_once() {
+        let mut op = Op::new("s", 10, 5);
+        let mut log = Log::new();
+        assert_eq!(
+            add(&mut op, "a", 0, i64::MIN, &mut log),
+            Ok(Window::new(0, 10))
+        );
+        assert_eq!(
+            add(&mut op, "a", 20, i64::MIN, &mut log),
+            Ok(Window::new(20, 30))
+        );
+        // 12 bridges [0,10) and [20,30)? [12,22) overlaps only the second
+        assert_eq!(
+            add(&mut op, "a", 12, i64::MIN, &mut log),
+            Ok(Window::new(12, 30))
+        );
+        // 5 bridges [0,10) and [12,30)
+        assert_eq!(
+            add(&mut op, "a", 5, i64::MIN, &mut log),
+            Ok(Window::new(0, 30))
+        );
+        assert_eq!(op.len(), 1);
+        op.advance(29, &mut sink(&mut log));
+        assert!(log.is_empty());
+        op.advance(30, &mut sink(&mut log));
+        assert_eq!(log, vec![(Window::new(0, 30), EmitStatus::OnTime, 1, 4)]);
+        // late inside the sealed session: late update
+        assert_eq!(add(&mut op, "a", 25, 31, &mut log), Ok(Window::new(0, 30)));
+        // late, would extend the sealed session: rejected
+        assert_eq!(add(&mut op, "a", 29, 31, &mut log), Ok(Window::new(0, 30)));
+        assert_eq!(
+            add(&mut op, "a", -5, 31, &mut log),
+            Err(SessionLate::Sealed)
+        );
+        op.advance(35, &mut sink(&mut log));
+        assert_eq!(op.len(), 0);
+        assert_eq!(
+            log[1..],
+            [
+                (Window::new(0, 30), EmitStatus::LateUpdate, 2, 5),
+                (Window::new(0, 30), EmitStatus::LateUpdate, 3, 6),
+                (Window::new(0, 30), EmitStatus::Final, 4, 6)
+            ]
+        );
+        assert_eq!(
+            add(&mut op, "a", 10, 35, &mut log),
+            Err(SessionLate::Expired)
+        );
+        assert!(op.is_empty());
+    }
+
+    #[test]
+    fn keys_are_independent_and_state_restores() {
+        let mut op = Op::new("s", 10, 0);
+        let mut log = Log::new();
+        add(&mut op, "a", 0, i64::MIN, &mut log).unwrap();
+        add(&mut op, "b", 3, i64::MIN, &mut log).unwrap();
+        add(&mut op, "b", 40, i64::MIN, &mut log).unwrap();
+        let mut entries = Vec::new();
+        op.flush(&mut |k, v| entries.push((k, v))).unwrap();
+        let mut r = Op::new("s", 10, 0);
+        for (k, v) in &entries {
+            r.restore(k, v.as_deref()).unwrap();
+        }
+        let (mut l1, mut l2) = (Log::new(), Log::new());
+        op.advance(100, &mut sink(&mut l1));
+        r.advance(100, &mut sink(&mut l2));
+        assert_eq!(l1, l2);
+        assert_eq!(l1.len(), 3);
+        assert!(l1.iter().all(|e| e.1 == EmitStatus::Final));
+        let mut after = Vec::new();
+        op.flush(&mut |k, v| after.push((k, v))).unwrap();
+        assert!(
+            after.iter().all(|(_, v)| v.is_none()),
+            "purged keys become tombstones"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The changelog format: how engine state becomes (key, value-or-tombstone) entries on a
+//! compacted changelog topic and back. Every entry carries the input position it reflects
+//! ([`AppliedOffsets`]: per input partition, the next offset to apply), so a restoring
+//! task can discard entries written by a transaction that never committed (on brokers that
+//! do not hide aborted records) and knows exactly which input offsets it has applied.
+//!
+//! Keys are ASCII paths, values JSON (or a little-endian integer for dedup ids):
+//! `meta/clock` (watermarks and processing-time timers), `meta/position` (applied offsets),
+//! `win/<operator>/<start>/<end>/<dimension json>` (one windowed result, without its
+//! distinct-member set), `wseg/<operator>/<start>/<end>/<flush seq>/<dimension json>` (the
+//! members added to that result's set during one flush, a JSON array of strings),
+//! `ses/<operator>/<key json>` (the sessions of one key), `dedup/<transaction_id>` (u32
+//! expiry in epoch seconds). Replaying the entries of a topic in order, last write per
+//! key winning and tombstones deleting, rebuilds the state exactly.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// One input partition of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+/// The input position a changelog entry reflects: for each input partition of the task,
+/// the next offset to apply (last applied + 1; 0 when nothing was applied), in the task's
+/// input order, and the sequence number of the flush that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedOffsets {
+    pub offsets: Vec<(TopicPartition, i64)>,
+    pub flush_seq: u64,
+}
+
+impl AppliedOffsets {
+    /// The next offset to apply for `tp`, if it is one of the inputs.
+    pub fn next_offset(&self, tp: &TopicPartition) -> Option<i64> {
+        self.offsets.iter().find(|(t, _)| t == tp).map(|(_, o)| *o)
+    }
+}
+
+/// What the last committed transaction of a task covered: the consumer group's committed
+/// (next-to-consume) offsets and, when the runtime stored it in the offsets' commit
+/// metadata, the task's flush sequence number committed with them.
+///
+/// The sequence number matters for transactions that consumed no input (e.g. only
+/// watermark-driven emissions after an idle period): their entries carry the same offsets
+/// as the previous commit, so only the sequence number tells whether they committed.
+/// Without it, restoring from a broker that does not hide aborted records can take such
+/// an aborted processing-time-only flush as committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestorePoint {
+    pub offsets: Vec<(TopicPartition, i64)>,
+    pub flush_seq: Option<u64>,
+}
+
+impl RestorePoint {
+    /// Whether an entry was written by a committed transaction.
+    pub fn covers(&self, a: &AppliedOffsets) -> bool {
+        let committed = |tp: &TopicPartition| {
+            self.offsets
+                .iter()
+                .find(|(t, _)| t == tp)
+                .map_or(0, |(_, o)| *o)
+        };
+        a.offsets.iter().all(|(tp, next)| *next <= committed(tp))
+            && self.flush_seq.map_or(true, |seq| a.flush_seq <= seq)
+    }
+}
+
+/// One changelog record. `value: None` is a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangelogEntry {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+    /// The input position this entry reflects. Shared by all entries of one flush.
+    pub applied: Arc<AppliedOffsets>,
+}
+
+/// A changelog entry that cannot be understood. Restoring stops rather than guess.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StateError {
+    #[error("malformed state key {0:?}")]
+    BadKey(String),
+    #[error("malformed state value for key {key:?}: {msg}")]
+    BadValue { key: String, msg: String },
+}
+
+impl StateError {
+    pub(crate) fn bad_value(key: &[u8], msg: impl ToString) -> Self {
+        StateError::BadValue {
+            key: String::from_utf8_lossy(key).into_owned(),
+            msg: msg.to_string(),
+        }
+    }
+
+    pub(crate) fn bad_key(key: &[u8]) -> Self {
+        StateError::BadKey(String::from_utf8_lossy(key).into_owned())
+    }
+}
+
+pub(crate) const META_CLOCK: &[u8] = b"meta/clock";
+pub(crate) const META_POSITION: &[u8] = b"meta/position";
+pub(crate) const WINDOW_PREFIX: &str = "win/";
+pub(crate) const SEGMENT_PREFIX: &str = "wseg/";
+pub(crate) const SESSION_PREFIX: &str = "ses/";
+pub(crate) const DEDUP_PREFIX: &str = "dedup/";
+
+/// Serialises a state value. Our state types serialise infallibly (string map keys only);
+/// should that ever change, the error surfaces as a `StateError` rather than a panic.
+pub(crate) fn to_json<T: Serialize>(key: &[u8], v: &T) -> Result<Vec<u8>, StateError> {
+    serde_json::to_vec(v).map_err(|e| StateError::bad_value(key, e))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, StateError> {
+    serde_json::from_slice(v).map_err(|e| StateError::bad_value(key, e))
+}
+
+/// Where restored entries are routed: a state key with its prefix stripped.
+pub(crate) fn strip<'a>(key: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
+    key.strip_prefix(prefix.as_bytes())
+}
+
+/// Splits `<a>/<b>/...` into its first `n` segments and the rest (which may contain '/').
+pub(crate) fn split_segments(key: &[u8], n: usize) -> Option<(Vec<&str>, &[u8])> {
+    let mut segs = Vec::with_capacity(n);
+    let mut rest = key;
+    for _ in 0..n {
+        let pos = rest.iter().position(|&b| b == b'/')?;
+        segs.push(std::str::from_utf8(&rest[..pos]).ok()?);
+        rest = &rest[pos + 1..];
+    }
+    Some((segs, rest))
+}
+
+/// Replays changelog entries into the latest value per key, dropping entries whose
+/// position is past the committed offsets. The result is the compacted state, in key
+/// order, ready to be applied.
+pub fn compact_committed<'a>(
+    entries: impl IntoIterator<Item = &'a ChangelogEntry>,
+    committed: &RestorePoint,
+) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut state = std::collections::BTreeMap::new();
+    for e in entries {
+        if !committed.covers(&e.applied) {
+            continue;
+        }
+        match &e.value {
+            Some(v) => {
+                state.insert(e.key.clone(), v.clone());
+            }
+            None => {
+                state.remove(&e.key);
+            }
+        }
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_slashes_in_the_tail() {
+        let (segs, rest) = split_segments(b"op/1/2/\"a/b\"", 3).unwrap();
+        assert_eq!(segs, vec!["op", "1", "2"]);
+        assert_eq!(rest, b"\"a/b\"");
+        assert!(split_segments(b"op/1", 3).is_none());
+    }
+
+    #[test]
+    fn compaction_skips_uncommitted_and_applies_tombstones() {
+        let tp = TopicPartition::new("t", 0);
+        let at = |o, seq| {
+            Arc::new(AppliedOffsets {
+                offsets: vec![(tp.clone(), o)],
+                flush_seq: seq,
+            })
+        };
+        let e = |k: &str, v: Option<&str>, o, seq| ChangelogEntry {
+            key: k.as_bytes().to_vec(),
+            value: v.map(|v| v.as_bytes().to_vec()),
+            applied: at(o, seq),
+        };
+        let log = vec![
+            e("a", Some("1"), 5, 1),
+            e("b", Some("2"), 5, 1),
+            e("a", None, 10, 2),
+            e("b", Some("3"), 11, 3), // a transaction that did not commit
+            e("c", Some("4"), 10, 3), // an input-free one that did not commit either
+        ];
+        let point = |seq| RestorePoint {
+            offsets: vec![(tp.clone(), 10)],
+            flush_seq: seq,
+        };
+        let state = compact_committed(&log, &point(Some(2)));
+        assert_eq!(state.len(), 1);
+        assert_eq!(state.get(&b"b"[..]), Some(&b"2".to_vec()));
+        // Without the sequence number only the offsets decide: "c" is taken.
+        assert_eq!(compact_committed(&log, &point(None)).len(), 2);
+    }
+}

@@ -1,0 +1,507 @@
+//! The per-partition task: the pipeline of stage 1 for input partition p of both
+//! `shop.transactions` and `shop.events` (co-partitioned by customer_id), as a pure state
+//! machine. For each record, in order: skip offsets already applied (re-reads after a
+//! restart); reject undecodable or invalid records to the DLQ; drop duplicate transaction
+//! ids; send records beyond the allowed lateness of all their windows to the late output;
+//! otherwise update the revenue (transactions) or activity (events) windows and pass the
+//! record on. Every record is also counted in the quality KPI. Then the task watermark
+//! (minimum over the task's input partitions, see `watermark.rs`) is recomputed and the
+//! windows it passes emit. The runtime drives processing time through `now` arguments:
+//! `on_tick` for idleness and early results, `on_partition_status` for caught-up reports.
+//!
+//! Quality windows: a record that passed validation counts in the quality window of its
+//! event time while that window is live; DLQ records (whose timestamps are not to be
+//! trusted) and records whose quality window has expired count in the window of the
+//! task's event-time frontier (max(max event time, watermark), or `now` before any data).
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use super::aggregate::{Aggregate, Dimension, Emission, EmitSink};
+use super::config::EngineConfig;
+use super::dedup::id::CompactRef;
+use super::dedup::Deduplicator;
+use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef};
+use super::io::{Accepted, Counters, Disposition, Input, Outputs};
+use super::operator::WindowOperator;
+use super::state::{StateError, TopicPartition};
+use super::watermark::Watermarks;
+use crate::model::time::Millis;
+use crate::model::{KpiRow, LateRecord, Record, SourceCoord, Transaction, TxStatus, UserEvent};
+use crate::quality::{Outcome, QualityAgg, Rejection, Validator};
+
+/// KPI family names.
+pub mod kpi {
+    pub const REVENUE: &str = "revenue";
+    pub const ACTIVITY: &str = "activity";
+    pub const QUALITY: &str = "quality";
+}
+
+/// The late-output reason of records beyond the allowed lateness.
+pub const LATE_REASON: &str = "beyond_allowed_lateness";
+
+/// Errors of a task call. None is caused by record contents.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TaskError {
+    #[error("{topic}[{partition}] is not an input of this task")]
+    UnknownInput { topic: String, partition: i32 },
+    #[error("invalid engine config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Turns emissions of any KPI family into KPI rows.
+pub struct RowSink<'a> {
+    rows: &'a mut Vec<KpiRow>,
+    kpi: &'static str,
+}
+
+impl<'a> RowSink<'a> {
+    pub fn new(rows: &'a mut Vec<KpiRow>, kpi: &'static str) -> Self {
+        RowSink { rows, kpi }
+    }
+}
+
+impl<K: Dimension, A: Aggregate> EmitSink<K, A> for RowSink<'_> {
+    fn emit(&mut self, e: Emission<'_, K, A>) {
+        let mut values = std::collections::BTreeMap::new();
+        e.agg.write_values(&mut values);
+        self.rows.push(KpiRow {
+            kpi: self.kpi.to_owned(),
+            window_start: e.window.start,
+            window_end: e.window.end,
+            dimension: e.key.render(),
+            values,
+            status: e.status,
+            revision: e.revision,
+        });
+    }
+}
+
+/// Where the record being processed came from.
+struct Src<'a> {
+    ix: usize,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    value: &'a [u8],
+    /// Processing time of the call.
+    now: Millis,
+}
+
+/// The stage-1 state machine of one partition number.
+pub struct Task {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) inputs: Vec<TopicPartition>,
+    topics: Vec<Arc<str>>,
+    /// Per input, the next offset to apply.
+    pub(crate) applied: Vec<i64>,
+    pub(crate) clock: Watermarks,
+    pub(crate) next_early_at: Option<Millis>,
+    validator: Validator,
+    pub(crate) dedup: Deduplicator,
+    pub(crate) revenue: Vec<WindowOperator<RevenueDim, RevenueAgg>>,
+    pub(crate) activity: WindowOperator<All, ActivityAgg>,
+    pub(crate) quality: WindowOperator<All, QualityAgg>,
+    pub(crate) flush_seq: u64,
+    counters: Counters,
+}
+
+impl Task {
+    /// A task reading `inputs` (typically `shop.transactions[p]` and `shop.events[p]`).
+    pub fn new(cfg: EngineConfig, inputs: Vec<TopicPartition>) -> Result<Task, TaskError> {
+        cfg.validate().map_err(TaskError::Config)?;
+        let w = &cfg.windows;
+        let lateness = w.allowed_lateness_ms;
+        let revenue = w
+            .revenue
+            .iter()
+            .map(|s| WindowOperator::new(format!("{}:{}", kpi::REVENUE, s.name()), *s, lateness))
+            .collect();
+        Ok(Task {
+            topics: inputs
+                .iter()
+                .map(|tp| Arc::from(tp.topic.as_str()))
+                .collect(),
+            applied: vec![0; inputs.len()],
+            clock: Watermarks::new(cfg.watermark, inputs.len()),
+            next_early_at: None,
+            validator: Validator::new(cfg.quality),
+            dedup: Deduplicator::new(cfg.dedup),
+            revenue,
+            activity: WindowOperator::new(kpi::ACTIVITY, w.activity, lateness),
+            quality: WindowOperator::new(kpi::QUALITY, w.quality, lateness),
+            flush_seq: 0,
+            counters: Counters::default(),
+            inputs,
+            cfg,
+        })
+    }
+
+    pub fn inputs(&self) -> &[TopicPartition] {
+        &self.inputs
+    }
+
+    /// The task watermark.
+    pub fn watermark(&self) -> Millis {
+        self.clock.current()
+    }
+
+    /// The watermark state of each input partition, for lag metrics.
+    pub fn partition_clocks(&self) -> &[super::watermark::PartitionClock] {
+        self.clock.partitions()
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Remembered transaction ids and heap bytes of the dedup state.
+    pub fn dedup_size(&self) -> (usize, usize) {
+        (self.dedup.len(), self.dedup.allocated_bytes())
+    }
+
+    /// Live window results across operators.
+    pub fn window_results(&self) -> usize {
+        self.revenue.iter().map(|o| o.len()).sum::<usize>()
+            + self.activity.len()
+            + self.quality.len()
+    }
+
+    /// Per input, the next offset to apply (where to resume consuming).
+    pub fn next_offsets(&self) -> Vec<(TopicPartition, i64)> {
+        self.inputs
+            .iter()
+            .cloned()
+            .zip(self.applied.iter().copied())
+            .collect()
+    }
+
+    fn input_index(&self, topic: &str, partition: i32) -> Result<usize, TaskError> {
+        self.inputs
+            .iter()
+            .position(|tp| tp.partition == partition && tp.topic == topic)
+            .ok_or_else(|| TaskError::UnknownInput {
+                topic: topic.to_owned(),
+                partition,
+            })
+    }
+
+    fn source(&self, ix: usize, offset: i64) -> SourceCoord {
+        SourceCoord {
+            topic: self.topics[ix].to_string(),
+            partition: self.inputs[ix].partition,
+            offset,
+        }
+    }
+
+    /// Processes one consumed record at processing time `now`.
+    pub fn process(
+        &mut self,
+        input: Input<'_>,
+        now: Millis,
+        out: &mut Outputs,
+    ) -> Result<Disposition, TaskError> {
+        let Input {
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+            record,
+        } = input;
+        let ix = self.input_index(topic, partition)?;
+        if offset < self.applied[ix] {
+            self.counters.count(Disposition::AlreadyApplied);
+            return Ok(Disposition::AlreadyApplied);
+        }
+        self.applied[ix] = offset.saturating_add(1);
+        self.clock.on_record(ix, now);
+        let wm = self.clock.current();
+        let src = Src {
+            ix,
+            offset,
+            key,
+            value,
+            now,
+        };
+        let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
+        let disposition = match checked {
+            Err(rejection) => {
+                self.reject(rejection, &src, now, out);
+                Disposition::Dlq
+            }
+            Ok(Record::Transaction(t)) => {
+                let ts = t.timestamp;
+                let d = self.on_transaction(t, &src, wm, now, out);
+                self.clock.on_event_time(ix, ts);
+                d
+            }
+            Ok(Record::Event(e)) => {
+                let ts = e.timestamp;
+                let d = self.on_event(e, &src, wm, now, out);
+                self.clock.on_event_time(ix, ts);
+                d
+            }
+        };
+        self.counters.count(disposition);
+        self.on_progress(now, out);
+        self.dedup.sweep(self.clock.current());
+        Ok(disposition)
+    }
+
+    /// The runtime reports whether an input partition is caught up (position = high
+    /// watermark). May advance the watermark and emit.
+    pub fn on_partition_status(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        caught_up: bool,
+        now: Millis,
+        out: &mut Outputs,
+    ) -> Result<(), TaskError> {
+        let ix = self.input_index(topic, partition)?;
+        self.clock.on_status(ix, caught_up, now);
+        self.on_progress(now, out);
+        Ok(())
+    }
+
+    /// Processing time passed: idle partitions may release the watermark, and early
+    /// results are emitted when their interval is due.
+    pub fn on_tick(&mut self, now: Millis, out: &mut Outputs) {
+        self.on_progress(now, out);
+        let Some(interval) = self.cfg.windows.early_interval_ms else {
+            return;
+        };
+        match self.next_early_at {
+            Some(at) if now < at => return,
+            Some(_) => self.emit_early(out),
+            None => {}
+        }
+        self.next_early_at = Some(now.saturating_add(interval));
+    }
+
+    fn emit_early(&mut self, out: &mut Outputs) {
+        let before = out.kpis.len();
+        for op in &mut self.revenue {
+            op.emit_early(&mut RowSink::new(&mut out.kpis, kpi::REVENUE));
+        }
+        self.activity
+            .emit_early(&mut RowSink::new(&mut out.kpis, kpi::ACTIVITY));
+        self.quality
+            .emit_early(&mut RowSink::new(&mut out.kpis, kpi::QUALITY));
+        self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+    }
+
+    fn on_progress(&mut self, now: Millis, out: &mut Outputs) {
+        let Some(wm) = self.clock.advance(now) else {
+            return;
+        };
+        let before = out.kpis.len();
+        for op in &mut self.revenue {
+            op.advance(wm, &mut RowSink::new(&mut out.kpis, kpi::REVENUE));
+        }
+        self.activity
+            .advance(wm, &mut RowSink::new(&mut out.kpis, kpi::ACTIVITY));
+        self.quality
+            .advance(wm, &mut RowSink::new(&mut out.kpis, kpi::QUALITY));
+        self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+    }
+
+    /// The event time at which records without a usable window of their own are counted.
+    fn frontier(&self, now: Millis) -> Millis {
+        let wm = self.clock.current();
+        match self.clock.max_event_time() {
+            Some(m) => m.max(wm),
+            None if wm > Millis::MIN => wm,
+            None => now,
+        }
+    }
+
+    fn count_quality(
+        &mut self,
+        ts: Option<Millis>,
+        outcome: Outcome,
+        wm: Millis,
+        now: Millis,
+        out: &mut Outputs,
+    ) {
+        let before = out.kpis.len();
+        let mut sink = RowSink::new(&mut out.kpis, kpi::QUALITY);
+        let counted = ts.is_some_and(|ts| {
+            self.quality
+                .update(&All, ts, wm, |a| a.record(outcome), &mut sink)
+                > 0
+        });
+        if !counted {
+            let f = self.frontier(now);
+            self.quality
+                .update(&All, f, wm, |a| a.record(outcome), &mut sink);
+        }
+        self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+    }
+
+    fn reject(&mut self, rejection: Rejection, src: &Src<'_>, now: Millis, out: &mut Outputs) {
+        let source = self.source(src.ix, src.offset);
+        out.dlq.push(rejection.into_dlq(src.value, src.key, source));
+        self.count_quality(None, Outcome::Invalid, self.clock.current(), now, out);
+    }
+
+    fn late(
+        &mut self,
+        id: &str,
+        customer: &str,
+        ts: Millis,
+        src: &Src<'_>,
+        wm: Millis,
+        out: &mut Outputs,
+    ) {
+        out.late.push(LateRecord {
+            record_id: id.to_owned(),
+            customer_id: customer.to_owned(),
+            event_time: ts,
+            watermark: wm,
+            lateness_ms: wm.saturating_sub(ts),
+            reason: LATE_REASON.to_owned(),
+            original: src.value.to_vec(),
+            source: self.source(src.ix, src.offset),
+        });
+        self.count_quality(Some(ts), Outcome::Late, wm, src.now, out);
+    }
+
+    fn on_transaction(
+        &mut self,
+        t: Transaction,
+        src: &Src<'_>,
+        wm: Millis,
+        now: Millis,
+        out: &mut Outputs,
+    ) -> Disposition {
+        let ts = t.timestamp;
+        if self.dedup.check_and_insert(&t.transaction_id, ts, wm) {
+            self.count_quality(Some(ts), Outcome::Duplicate, wm, now, out);
+            return Disposition::Duplicate;
+        }
+        if !self.revenue.iter().any(|op| op.accepts(ts, wm)) {
+            self.late(&t.transaction_id, &t.customer_id, ts, src, wm, out);
+            return Disposition::Late;
+        }
+        let before = out.kpis.len();
+        let mut sink = RowSink::new(&mut out.kpis, kpi::REVENUE);
+        for op in &mut self.revenue {
+            add_transaction(op, &t, wm, &mut sink);
+        }
+        self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+        self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
+        out.transactions.push(Accepted {
+            record: t,
+            topic: self.topics[src.ix].clone(),
+            partition: self.inputs[src.ix].partition,
+            offset: src.offset,
+        });
+        Disposition::Counted
+    }
+
+    fn on_event(
+        &mut self,
+        e: UserEvent,
+        src: &Src<'_>,
+        wm: Millis,
+        now: Millis,
+        out: &mut Outputs,
+    ) -> Disposition {
+        let ts = e.timestamp;
+        if !self.activity.accepts(ts, wm) {
+            self.late(&e.event_id, &e.customer_id, ts, src, wm, out);
+            return Disposition::Late;
+        }
+        let before = out.kpis.len();
+        let mut sink = RowSink::new(&mut out.kpis, kpi::ACTIVITY);
+        let customer = CompactRef::new(&e.customer_id);
+        self.activity
+            .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
+        self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+        self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
+        out.events.push(Accepted {
+            record: e,
+            topic: self.topics[src.ix].clone(),
+            partition: self.inputs[src.ix].partition,
+            offset: src.offset,
+        });
+        Disposition::Counted
+    }
+}
+
+/// Net value of a line: quantity × unit price − discount (saturating: the engine never
+/// panics on data; validation already bounds realistic values).
+fn line_total(q: i32, price: Decimal, discount: Decimal) -> Decimal {
+    Decimal::from(q)
+        .saturating_mul(price)
+        .saturating_sub(discount)
+}
+
+/// Adds one valid transaction to a revenue operator: the overall row, and for completed
+/// orders one row per distinct item category.
+fn add_transaction(
+    op: &mut WindowOperator<RevenueDim, RevenueAgg>,
+    t: &Transaction,
+    wm: Millis,
+    sink: &mut impl EmitSink<RevenueDim, RevenueAgg>,
+) {
+    let ts = t.timestamp;
+    let completed = t.status == TxStatus::Completed;
+    let customer = CompactRef::new(&t.customer_id);
+    let failed = t.status == TxStatus::Failed;
+    let units: u64 = t
+        .items
+        .iter()
+        .map(|i| u64::from(i.quantity.unsigned_abs()))
+        .sum();
+    op.update(
+        &RevenueDimRef::All,
+        ts,
+        wm,
+        |a| {
+            a.attempts += 1;
+            a.failed += u64::from(failed);
+            if completed {
+                a.revenue = a.revenue.saturating_add(t.amount);
+                a.orders += 1;
+                a.items += units;
+                a.customers.insert(customer);
+            }
+        },
+        sink,
+    );
+    if !completed {
+        return;
+    }
+    for (i, item) in t.items.iter().enumerate() {
+        let category = item.category.as_str();
+        if t.items[..i].iter().any(|p| p.category == category) {
+            continue;
+        }
+        let (revenue, units) = t.items[i..].iter().filter(|p| p.category == category).fold(
+            (Decimal::ZERO, 0u64),
+            |(r, u), p| {
+                (
+                    r.saturating_add(line_total(p.quantity, p.unit_price, p.discount)),
+                    u + u64::from(p.quantity.unsigned_abs()),
+                )
+            },
+        );
+        op.update(
+            &RevenueDimRef::Category(category),
+            ts,
+            wm,
+            |a| {
+                a.revenue = a.revenue.saturating_add(revenue);
+                a.orders += 1;
+                a.items += units;
+                a.customers.insert(customer);
+            },
+            sink,
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! The validation rules applied to every decoded record before it reaches dedup and the
+//! windows: schema completeness (required fields present and non-empty), the record key
+//! equals the customer_id (inputs are partitioned by customer), the event time is not
+//! absurdly far ahead of the processing time the runtime passes in, and for transactions
+//! the business rules: amount > 0, every item with quantity ≥ 1, unit price > 0 and a
+//! non-negative discount, amount = Σ(quantity × unit_price − discount) within one cent,
+//! an ISO 4217 currency and a well-formed email when one is given. The first failing rule
+//! wins. The checks allocate only when they fail.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::rejection::{reason, rule, Rejection};
+use super::{currency, email};
+use crate::model::time::Millis;
+use crate::model::{Record, Transaction, UserEvent};
+
+/// Validation knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QualityConfig {
+    /// How far ahead of processing time an event time may be before it is rejected.
+    pub max_future_ms: i64,
+    /// Reject records whose key is not their customer_id (`key_mismatch`). Switch off only
+    /// when the runtime repartitions by customer_id itself.
+    pub require_key_match: bool,
+    /// Tolerance of the amount-equals-items rule, in cents.
+    pub amount_tolerance_cents: i64,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            max_future_ms: 3_600_000,
+            require_key_match: true,
+            amount_tolerance_cents: 1,
+        }
+    }
+}
+
+/// Applies the rules of [`QualityConfig`].
+#[derive(Debug, Clone)]
+pub struct Validator {
+    cfg: QualityConfig,
+    tolerance: Decimal,
+}
+
+fn required(value: &str, field: &str) -> Result<(), Rejection> {
+    if value.trim().is_empty() {
+        Err(Rejection::missing_field(field))
+    } else {
+        Ok(())
+    }
+}
+
+impl Validator {
+    pub fn new(cfg: QualityConfig) -> Self {
+        Validator {
+            tolerance: Decimal::new(cfg.amount_tolerance_cents.max(0), 2),
+            cfg,
+        }
+    }
+
+    /// Validates a decoded record whose Kafka key was `key`, at processing time `now`.
+    pub fn validate(&self, rec: &Record, key: Option<&[u8]>, now: Millis) -> Result<(), Rejection> {
+        match rec {
+            Record::Transaction(t) => self.transaction(t, key, now),
+            Record::Event(e) => self.event(e, key, now),
+        }
+    }
+
+    fn key_and_time(
+        &self,
+        customer_id: &str,
+        ts: Millis,
+        key: Option<&[u8]>,
+        now: Millis,
+    ) -> Result<(), Rejection> {
+        if self.cfg.require_key_match && key != Some(customer_id.as_bytes()) {
+            let shown = key.map_or_else(
+                || "no key".to_owned(),
+                |k| format!("{:?}", String::from_utf8_lossy(k)),
+            );
+            return Err(Rejection::new(
+                reason::KEY_MISMATCH,
+                rule::KEY_MATCHES_CUSTOMER_ID,
+                format!("record key {shown} is not customer_id {customer_id:?}"),
+            ));
+        }
+        if ts > now.saturating_add(self.cfg.max_future_ms) {
+            return Err(Rejection::new(
+                reason::FUTURE_TIMESTAMP,
+                rule::TIMESTAMP_NOT_FUTURE,
+                format!(
+                    "event time {ts} is {} ms ahead of processing time {now} (limit {} ms)",
+                    ts.saturating_sub(now),
+                    self.cfg.max_future_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn event(&self, e: &UserEvent, key: Option<&[u8]>, now: Millis) -> Result<(), Rejection> {
+        required(&e.event_id, "event_id")?;
+        required(&e.customer_id, "customer_id")?;
+        required(&e.session_id, "session_id")?;
+        self.key_and_time(&e.customer_id, e.timestamp, key, now)
+    }
+
+    fn transaction(
+        &self,
+        t: &Transaction,
+        key: Option<&[u8]>,
+        now: Millis,
+    ) -> Result<(), Rejection> {
+        required(&t.transaction_id, "transaction_id")?;
+        required(&t.customer_id, "customer_id")?;
+        required(&t.currency, "currency")?;
+        if t.items.is_empty() {
+            return Err(Rejection::missing_field("items"));
+        }
+        for (i, item) in t.items.iter().enumerate() {
+            if item.product_id.trim().is_empty() {
+                return Err(Rejection::missing_field(&format!("items[{i}].product_id")));
+            }
+            if item.category.trim().is_empty() {
+                return Err(Rejection::missing_field(&format!("items[{i}].category")));
+            }
+        }
+        self.key_and_time(&t.customer_id, t.timestamp, key, now)?;
+        if t.amount <= Decimal::ZERO {
+            return Err(Rejection::new(
+                reason::INVALID_AMOUNT,
+                rule::AMOUNT_POSITIVE,
+                format!("amount {} is not positive", t.amount),
+            ));
+        }
+        let mut sum = Decimal::ZERO;
+        for (i, item) in t.items.iter().enumerate() {
+            let bad = |rule: &str, what: String| {
+                Err(Rejection::new(
+                    reason::INVALID_ITEM,
+                    rule,
+                    format!("items[{i}]: {what}"),
+                ))
+            };
+            if item.quantity < 1 {
+                return bad(
+                    rule::ITEM_QUANTITY_MIN,
+                    format!("quantity {} is below 1", item.quantity),
+                );
+            }
+            if item.unit_price <= Decimal::ZERO {
+                return bad(
+                    rule::ITEM_UNIT_PRICE_POSITIVE,
+                    format!("unit_price {} is not positive", item.unit_price),
+                );
+            }
+            if item.discount < Decimal::ZERO {
+                return bad(
+                    rule::ITEM_DISCOUNT_NON_NEGATIVE,
+                    format!("discount {} is negative", item.discount),
+                );
+            }
+            let line = Decimal::from(item.quantity)
+                .checked_mul(item.unit_price)
+                .and_then(|v| v.checked_sub(item.discount))
+                .and_then(|v| sum.checked_add(v));
+            match line {
+                Some(v) => sum = v,
+                None => {
+                    return Err(Rejection::new(
+                        reason::AMOUNT_MISMATCH,
+                        rule::AMOUNT_MATCHES_ITEMS,
+                        format!("items[{i}]: line total overflows"),
+                    ))
+                }
+            }
+        }
+        let diff = t.amount.checked_sub(sum).map(|d| d.abs());
+        if !matches!(diff, Some(d) if d <= self.tolerance) {
+            return Err(Rejection::new(
+                reason::AMOUNT_MISMATCH,
+                rule::AMOUNT_MATCHES_ITEMS,
+                format!("amount {} differs from the items' total {sum}", t.amount),
+            ));
+        }
+        if !currency::is_iso4217(&t.currency) {
+            return Err(Rejection::new(
+                reason::INVALID_CURRENCY,
+                rule::CURRENCY_ISO4217,
+                format!("currency {:?} is not an ISO 4217 code", t.currency),
+            ));
+        }
+        if let Some(mail) = t.email.as_deref() {
+            if !email::is_well_formed(mail) {
+                return Err(Rejection::new(
+                    reason::INVALID_EMAIL,
+                    rule::EMAIL_FORMAT,
+                    format!("email {mail:?} is not well formed"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testkit;
+
+    fn check(t: &Transaction) -> Result<(), Rejection> {
+        Validator::new(QualityConfig::default()).validate(
+            &Record::Transaction(t.clone()),
+            Some(t.customer_id.as_bytes()),
+            t.timestamp,
+        )
+    }
+
+    fn rule_of(t: &Transaction) -> String {
+        check(t).expect_err("must be rejected").rule
+    }
+
+    #[test]
+    fn a_good_transaction_passes() {
+        check(&testkit::transaction(1, 1, 1_000)).unwrap();
+    }
+
+    #[test]
+    fn each_business_rule_fires() {
+        let base = testkit::transaction(1, 1, 1_000);
+        let mut t = base.clone();
+        t.amount = Decimal::ZERO;
+        assert_eq!(rule_of(&t), rule::AMOUNT_POSITIVE);
+        let mut t = base.clone();
+        t.items[0].quantity = 0;
+        assert_eq!(rule_of(&t), rule::ITEM_QUANTITY_MIN);
+        let mut t = base.clone();
+        t.items[0].unit_price = Decimal::new(-1, 2);
+        assert_eq!(rule_of(&t), rule::ITEM_UNIT_PRICE_POSITIVE);
+        let mut t = base.clone();
+        t.items[0].discount = Decimal::new(-1, 2);
+        assert_eq!(rule_of(&t), rule::ITEM_DISCOUNT_NON_NEGATIVE);
+        let mut t = base.clone();
+        t.amount += Decimal::new(2, 2);
+        assert_eq!(rule_of(&t), rule::AMOUNT_MATCHES_ITEMS);
+        let mut t = base.clone();
+        t.amount += Decimal::new(1, 2);
+        check(&t).expect("within one cent");
+        let mut t = base.clone();
+        t.currency = "XYZ".into();
+        assert_eq!(rule_of(&t), rule::CURRENCY_ISO4217);
+        let mut t = base.clone();
+        t.email = Some("nope".into());
+        assert_eq!(rule_of(&t), rule::EMAIL_FORMAT);
+        let mut t = base.clone();
+        t.items.clear();
+        assert_eq!(rule_of(&t), rule::REQUIRED_FIELDS);
+        let mut t = base.clone();
+        t.transaction_id = " ".into();
+        assert_eq!(rule_of(&t), rule::REQUIRED_FIELDS);
+        let mut t = base;
+        t.items[0].quantity = i32::MAX;
+        t.items[0].unit_price = Decimal::MAX;
+        assert_eq!(rule_of(&t), rule::AMOUNT_MATCHES_ITEMS);
+    }
+
+    #[test]
+    fn key_and_future_checks() {
+        let v = Validator::new(QualityConfig::default());
+        let t = testkit::transaction(1, 1, 1_000);
+        let rec = Record::Transaction(t.clone());
+        let err = v.validate(&rec, Some(b"someone-else"), 1_000).unwrap_err();
+        assert_eq!(err.reason, reason::KEY_MISMATCH);
+        assert_eq!(
+            v.validate(&rec, None, 1_000).unwrap_err().reason,
+            reason::KEY_MISMATCH
+        );
+        let key = Some(t.customer_id.as_bytes());
+        let err = v.validate(&rec, key, 1_000 - 3_600_001).unwrap_err();
+        assert_eq!(err.reason, reason::FUTURE_TIMESTAMP);
+        v.validate(&rec, key, 1_000 - 3_600_000).unwrap();
+        let lax = Validator::new(QualityConfig {
+            require_key_match: false,
+            ..QualityConfig::default()
+        });
+        lax.validate(&rec, None, 1_000).unwrap();
+    }
+
+    #[test]
+    fn events_are_checked_for_completeness() {
+        let v = Validator::new(QualityConfig::default());
+        let mut e = testkit::event(1, 1, 1_000, crate::model::EventType::PageView);
+        let key = e.customer_id.clone();
+        v.validate(&Record::Event(e.clone()), Some(key.as_bytes()), 1_000)
+            .unwrap();
+        e.session_id.clear();
+        let err = v
+            .validate(&Record::Event(e), Some(key.as_bytes()), 1_000)
+            .unwrap_err();
+        assert_eq!(err.rule, rule::REQUIRED_FIELDS);
+    }
+}

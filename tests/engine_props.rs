@@ -1,0 +1,398 @@
+//! Property tests of the engine against a batch oracle. For random streams with records
+//! shuffled within the out-of-orderness bound, duplicates (producer retries), late records,
+//! invalid and undecodable records, re-read offsets and processing-time ticks (early
+//! results), the oracle below re-derives independently — with plain maps and loops —
+//! which records are duplicates, late or invalid, and recomputes every window result in
+//! one batch pass. The engine must agree record by record and on every final result.
+
+mod engine_common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use engine_common::*;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use shopstream::engine::{Disposition, Outputs, RestorePoint, Task};
+use shopstream::model::{EmitStatus, KpiRow, Record, TxStatus};
+
+type Key = (String, i64, i64, String);
+
+#[derive(Default)]
+struct Rev {
+    revenue: Decimal,
+    orders: u64,
+    items: u64,
+    customers: BTreeSet<String>,
+    attempts: u64,
+    failed: u64,
+}
+
+/// Independent batch recomputation.
+#[derive(Default)]
+struct Oracle {
+    next: [i64; 2],
+    part_max: [Option<i64>; 2],
+    wm: Option<i64>,
+    dedup: HashMap<String, i64>,
+    revenue: BTreeMap<Key, Rev>,
+    activity: BTreeMap<Key, (BTreeMap<String, u64>, BTreeSet<String>)>,
+    dispositions: Vec<Disposition>,
+}
+
+/// Windows `[s, s + size)` with `s` a multiple of `slide` containing `ts`.
+fn windows(ts: i64, size: i64, slide: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut s = (ts - size + 1).div_euclid(slide) * slide;
+    while s <= ts {
+        if s + size > ts {
+            out.push((s, s + size));
+        }
+        s += slide;
+    }
+    out
+}
+
+const REVENUE_SPECS: [(i64, i64); 2] = [(10_000, 10_000), (20_000, 5_000)];
+const ACTIVITY_SPEC: (i64, i64) = (10_000, 10_000);
+
+impl Oracle {
+    fn wm(&self) -> i64 {
+        self.wm.unwrap_or(i64::MIN)
+    }
+
+    fn live(&self, ts: i64, specs: &[(i64, i64)]) -> Vec<(i64, i64)> {
+        let wm = self.wm();
+        specs
+            .iter()
+            .flat_map(|&(size, slide)| windows(ts, size, slide))
+            .filter(|&(_, end)| end + LATENESS > wm)
+            .collect()
+    }
+
+    fn step(&mut self, step: &Step) {
+        let Step::Record {
+            topic,
+            offset,
+            record,
+            intent,
+            ..
+        } = step
+        else {
+            return;
+        };
+        let ix = usize::from(*topic == EV);
+        if *offset < self.next[ix] {
+            self.dispositions.push(Disposition::AlreadyApplied);
+            return;
+        }
+        self.next[ix] = offset + 1;
+        let rec = match (record, intent) {
+            (Ok(r), Intent::Ok) => r,
+            _ => {
+                self.dispositions.push(Disposition::Dlq);
+                return;
+            }
+        };
+        let wm = self.wm();
+        let d = match rec {
+            Record::Transaction(t) => {
+                let ts = t.timestamp;
+                let dup = self
+                    .dedup
+                    .get(&t.transaction_id)
+                    .is_some_and(|exp| exp * 1_000 > wm);
+                if dup {
+                    Disposition::Duplicate
+                } else {
+                    let exp = ((ts + TTL) as f64 / 1_000.0).ceil() as i64;
+                    self.dedup.insert(t.transaction_id.clone(), exp.max(1));
+                    let live = self.live(ts, &REVENUE_SPECS);
+                    if live.is_empty() {
+                        Disposition::Late
+                    } else {
+                        for (s, e) in live {
+                            let k = |dim: String| ("revenue".to_owned(), s, e, dim);
+                            let all = self.revenue.entry(k("all".into())).or_default();
+                            all.attempts += 1;
+                            all.failed += u64::from(t.status == TxStatus::Failed);
+                            if t.status != TxStatus::Completed {
+                                continue;
+                            }
+                            all.revenue += t.amount;
+                            all.orders += 1;
+                            all.items += t.items.iter().map(|i| i.quantity as u64).sum::<u64>();
+                            all.customers.insert(t.customer_id.clone());
+                            let cats: BTreeSet<&str> =
+                                t.items.iter().map(|i| i.category.as_str()).collect();
+                            for c in cats {
+                                let r = self.revenue.entry(k(format!("category={c}"))).or_default();
+                                for i in t.items.iter().filter(|i| i.category == c) {
+                                    r.revenue +=
+                                        Decimal::from(i.quantity) * i.unit_price - i.discount;
+                                    r.items += i.quantity as u64;
+                                }
+                                r.orders += 1;
+                                r.customers.insert(t.customer_id.clone());
+                            }
+                        }
+                        Disposition::Counted
+                    }
+                }
+            }
+            Record::Event(e) => {
+                let live = self.live(e.timestamp, &[ACTIVITY_SPEC]);
+                if live.is_empty() {
+                    Disposition::Late
+                } else {
+                    for (s, end) in live {
+                        let a = self
+                            .activity
+                            .entry(("activity".into(), s, end, "all".into()))
+                            .or_default();
+                        *a.0.entry(e.event_type.as_str().to_owned()).or_default() += 1;
+                        a.1.insert(e.customer_id.clone());
+                    }
+                    Disposition::Counted
+                }
+            }
+        };
+        let ts = match rec {
+            Record::Transaction(t) => t.timestamp,
+            Record::Event(e) => e.timestamp,
+        };
+        self.part_max[ix] = Some(self.part_max[ix].map_or(ts, |m| m.max(ts)));
+        if let (Some(a), Some(b)) = (self.part_max[0], self.part_max[1]) {
+            let w = a.min(b) - OOO;
+            self.wm = Some(self.wm.map_or(w, |x| x.max(w)));
+        }
+        self.dispositions.push(d);
+    }
+
+    fn expected(&self) -> BTreeMap<Key, BTreeMap<String, Decimal>> {
+        let mut out = BTreeMap::new();
+        for (k, r) in &self.revenue {
+            let mut v = BTreeMap::new();
+            v.insert("revenue".to_owned(), r.revenue);
+            v.insert("orders".to_owned(), r.orders.into());
+            v.insert("items".to_owned(), r.items.into());
+            v.insert(
+                "unique_customers".to_owned(),
+                (r.customers.len() as u64).into(),
+            );
+            v.insert("attempts".to_owned(), r.attempts.into());
+            v.insert("failed".to_owned(), r.failed.into());
+            if r.orders > 0 {
+                v.insert(
+                    "avg_order_value".to_owned(),
+                    (r.revenue / Decimal::from(r.orders)).round_dp(2),
+                );
+            }
+            out.insert(k.clone(), v);
+        }
+        for (k, (types, users)) in &self.activity {
+            let mut v: BTreeMap<String, Decimal> = [
+                "page_view",
+                "search",
+                "add_to_cart",
+                "remove_from_cart",
+                "checkout_start",
+                "purchase",
+            ]
+            .iter()
+            .map(|t| (t.to_string(), types.get(*t).copied().unwrap_or(0).into()))
+            .collect();
+            v.insert("events".to_owned(), types.values().sum::<u64>().into());
+            v.insert("active_users".to_owned(), (users.len() as u64).into());
+            out.insert(k.clone(), v);
+        }
+        out
+    }
+}
+
+/// Checks the emission life cycle of every result and returns the final rows.
+fn final_rows(rows: &[KpiRow]) -> Result<BTreeMap<Key, KpiRow>, TestCaseError> {
+    let mut by_key: BTreeMap<Key, Vec<&KpiRow>> = BTreeMap::new();
+    for r in rows {
+        by_key
+            .entry((
+                r.kpi.clone(),
+                r.window_start,
+                r.window_end,
+                r.dimension.clone(),
+            ))
+            .or_default()
+            .push(r);
+    }
+    let mut finals = BTreeMap::new();
+    for (k, rs) in by_key {
+        for pair in rs.windows(2) {
+            prop_assert!(
+                pair[0].revision < pair[1].revision,
+                "revision must grow: {k:?}"
+            );
+            prop_assert!(
+                pair[0].status != EmitStatus::Final,
+                "nothing after final: {k:?}"
+            );
+            prop_assert!(
+                pair[0].status <= pair[1].status
+                    || pair[1].status == EmitStatus::LateUpdate
+                        && pair[0].status == EmitStatus::LateUpdate,
+                "status order: {k:?}"
+            );
+        }
+        let last = rs[rs.len() - 1];
+        prop_assert_eq!(
+            last.status,
+            EmitStatus::Final,
+            "every result ends final: {:?}",
+            k
+        );
+        prop_assert_eq!(
+            rs.iter().filter(|r| r.status == EmitStatus::OnTime).count() <= 1,
+            true
+        );
+        finals.insert(k, last.clone());
+    }
+    Ok(finals)
+}
+
+fn run(steps: &[Step]) -> (Task, Outputs, Vec<Disposition>) {
+    let mut task = Task::new(config(), inputs()).unwrap();
+    let mut out = Outputs::default();
+    let mut ds = Vec::new();
+    for s in steps {
+        if let Some(d) = feed(&mut task, s, &mut out) {
+            ds.push(d);
+        }
+    }
+    drain(&mut task, last_now(steps), &mut out);
+    (task, out, ds)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, max_shrink_iters: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn final_results_equal_batch_recomputation(choices in prop::collection::vec(choice(), 1..120)) {
+        let steps = build(&choices);
+        let mut oracle = Oracle::default();
+        for s in &steps {
+            oracle.step(s);
+        }
+        let (task, out, ds) = run(&steps);
+
+        // Every input record is accounted for exactly once, as the oracle says.
+        prop_assert_eq!(&ds, &oracle.dispositions);
+        let count = |d| ds.iter().filter(|x| **x == d).count();
+        prop_assert_eq!(out.dlq.len(), count(Disposition::Dlq));
+        prop_assert_eq!(out.late.len(), count(Disposition::Late));
+        prop_assert_eq!(out.transactions.len() + out.events.len(), count(Disposition::Counted));
+        let c = task.counters();
+        prop_assert_eq!(c.records as usize, ds.len());
+        prop_assert_eq!(c.duplicates as usize, count(Disposition::Duplicate));
+        prop_assert_eq!(c.already_applied as usize, count(Disposition::AlreadyApplied));
+
+        // Without any valid record there is no event time, so the watermark cannot move
+        // and nothing is final (the quality counts of the rejected records stay open).
+        if oracle.part_max.iter().all(Option::is_none) {
+            prop_assert_eq!(task.watermark(), i64::MIN);
+            prop_assert!(out.kpis.iter().all(|r| r.status != EmitStatus::Final));
+            return Ok(());
+        }
+
+        // Final window results equal the batch recomputation.
+        let finals = final_rows(&out.kpis)?;
+        let mut got: BTreeMap<Key, BTreeMap<String, Decimal>> = finals
+            .iter()
+            .filter(|(k, _)| k.0 != "quality")
+            .map(|(k, r)| (k.clone(), r.values.clone()))
+            .collect();
+        let expected = oracle.expected();
+        for (k, v) in &expected {
+            let g = got.remove(k);
+            prop_assert_eq!(g.as_ref(), Some(v), "window {:?}", k);
+        }
+        prop_assert!(got.is_empty(), "results the oracle does not know: {:?}", got.keys().collect::<Vec<_>>());
+
+        // The quality KPI accounts for every applied record.
+        let q = |name: &str| -> Decimal { finals.iter().filter(|(k, _)| k.0 == "quality").map(|(_, r)| r.values[name]).sum() };
+        let applied = ds.len() - count(Disposition::AlreadyApplied);
+        prop_assert_eq!(q("total"), Decimal::from(applied));
+        prop_assert_eq!(q("invalid"), Decimal::from(count(Disposition::Dlq)));
+        prop_assert_eq!(q("duplicates"), Decimal::from(count(Disposition::Duplicate)));
+        prop_assert_eq!(q("late"), Decimal::from(count(Disposition::Late)));
+        prop_assert_eq!(task.window_results(), 0, "all state purged after final");
+    }
+
+    #[test]
+    fn restored_task_continues_identically(
+        choices in prop::collection::vec(choice(), 2..100),
+        cut in 0.0f64..1.0,
+        uncommitted in 0usize..10,
+    ) {
+        let steps = build(&choices);
+        let k = ((steps.len() as f64) * cut) as usize;
+        // Reference: one task over the whole stream, outputs after the cut kept.
+        let mut reference = Task::new(config(), inputs()).unwrap();
+        let mut ref_out = Outputs::default();
+        for s in &steps[..k] {
+            feed(&mut reference, s, &mut ref_out);
+        }
+        // The original: flushes its changelog at the cut (a commit), then processes a few
+        // more records whose changelog is written but never committed.
+        let mut original = Task::new(config(), inputs()).unwrap();
+        let mut out = Outputs::default();
+        for (i, s) in steps[..k].iter().enumerate() {
+            feed(&mut original, s, &mut out);
+            if i % 7 == 3 {
+                original.flush_changelog(&mut out).unwrap();
+            }
+        }
+        original.flush_changelog(&mut out).unwrap();
+        let committed = RestorePoint { offsets: original.next_offsets(), flush_seq: Some(original.flush_seq()) };
+        for s in steps[k..].iter().take(uncommitted) {
+            feed(&mut original, s, &mut out);
+        }
+        original.flush_changelog(&mut out).unwrap();
+        let log = std::mem::take(&mut out.changelog);
+
+        let mut restored = Task::restore(config(), inputs(), &log, &committed).unwrap();
+        prop_assert_eq!(restored.next_offsets(), committed.offsets.clone());
+
+        // The restored task re-reads the whole stream (a broker that cannot seek): records
+        // before the commit are recognised as applied, the rest continue identically.
+        ref_out.clear();
+        let mut res_out = Outputs::default();
+        for (i, s) in steps.iter().enumerate() {
+            if i < k {
+                if matches!(s, Step::Record { .. }) {
+                    let d = feed(&mut restored, s, &mut res_out);
+                    prop_assert_eq!(d, Some(Disposition::AlreadyApplied));
+                }
+            } else {
+                let d = feed(&mut restored, s, &mut res_out);
+                let r = feed(&mut reference, s, &mut ref_out);
+                prop_assert_eq!(d, r);
+            }
+        }
+        prop_assert!(res_out.is_empty() || k < steps.len(), "re-read records emit nothing");
+        let end = last_now(&steps);
+        drain(&mut reference, end, &mut ref_out);
+        drain(&mut restored, end, &mut res_out);
+        let diff = res_out.kpis.iter().zip(&ref_out.kpis).position(|(a, b)| a != b);
+        prop_assert!(
+            diff.is_none() && res_out.kpis.len() == ref_out.kpis.len(),
+            "KPI rows differ at {:?} (restored {} rows, reference {}): {:?} vs {:?}",
+            diff,
+            res_out.kpis.len(),
+            ref_out.kpis.len(),
+            diff.map(|i| &res_out.kpis[i]),
+            diff.map(|i| &ref_out.kpis[i])
+        );
+        prop_assert_eq!(&res_out.dlq, &ref_out.dlq);
+        prop_assert_eq!(&res_out.late, &ref_out.late);
+        prop_assert_eq!(&res_out.transactions, &ref_out.transactions);
+        prop_assert_eq!(&res_out.events, &ref_out.events);
+    }
+}

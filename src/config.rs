@@ -33,6 +33,8 @@ pub struct Config {
     pub processing: ProcessingConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    /// Watermarks, windows, dedup and validation (see `engine::EngineConfig`).
+    pub engine: crate::engine::EngineConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -278,6 +280,9 @@ impl Config {
                 "postgres.sslmode",
                 "expected one of disable, prefer, require, verify-ca, verify-full",
             );
+        }
+        if let Err(e) = self.engine.validate() {
+            return Err(ConfigError(format!("engine: {e}")));
         }
         if let Some(k) = self.kafka.properties.keys().find(|k| is_secret_key(k)) {
             return bad(

@@ -8,6 +8,7 @@
 pub mod analytics;
 pub mod codec;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod fraud;
 pub mod generator;

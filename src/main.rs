@@ -38,7 +38,7 @@ enum Command {
     /// Run the stream processor (stage 1, stage 2 and the PostgreSQL sink).
     Run,
     /// Run the whole pipeline on embedded defaults: in-process broker, throw-away PostgreSQL.
-    Demo,
+    Demo(shopstream::demo::DemoArgs),
     /// Produce a synthetic shop (catalog, sessions, transactions, faults) to Kafka.
     Generate(Box<GenerateArgs>),
     /// Reprocess a time range of the inputs under its own group and transactional id.
@@ -144,8 +144,9 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -157,8 +158,8 @@ fn init_logging(format: LogFormat) {
 
 async fn dispatch(cmd: Command, config: Config, secrets: Secrets) -> Result<(), Failure> {
     match cmd {
-        Command::Run => Err(Failure::NotBuilt("run")),
-        Command::Demo => Err(Failure::NotBuilt("demo")),
+        Command::Run => run_cmd(&config, &secrets).await,
+        Command::Demo(args) => Ok(shopstream::demo::run(args, config).await?),
         Command::Generate(args) => generate_cmd(*args, &config).await,
         Command::Replay => Err(Failure::NotBuilt("replay")),
         Command::Schemas { action } => schemas_cmd(action, &config).await,
@@ -278,5 +279,38 @@ async fn generate_cmd(mut args: GenerateArgs, config: &Config) -> Result<(), Fai
             .await
             .map_err(|e| Failure::Runtime(anyhow::anyhow!("generator thread: {e}")))??;
     println!("{summary}");
+    Ok(())
+}
+
+async fn run_cmd(config: &Config, secrets: &Secrets) -> Result<(), Failure> {
+    use shopstream::runtime::app;
+    let pipeline = app::start(
+        config,
+        secrets,
+        app::PipelineOptions {
+            sink_pg: Some(app::pg_connection_string(config, secrets)),
+            engine: config.engine.clone(),
+        },
+    )
+    .await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if pipeline.processor_finished() { break; }
+            }
+        }
+    }
+    let (stage1, sink) = pipeline.stop().await?;
+    eprintln!(
+        "stage 1: {} consumed, {} commits, {} aborts",
+        stage1.consumed, stage1.commits, stage1.aborts
+    );
+    if let Some(s) = sink {
+        eprintln!("sink: {} records, {} rows", s.records, s.rows);
+    }
     Ok(())
 }

@@ -2,6 +2,15 @@
 //! transactional consume-transform-produce loop, rebalances, state restore and backpressure
 //! around the deterministic engine.
 
+pub mod app;
+pub mod catalog;
+pub mod changelog;
 pub mod client;
+pub mod commit;
+pub mod enrich;
+pub mod partials;
+pub mod processor;
+pub mod producer;
+pub mod stage1;
 pub mod topics;
 pub mod watermarks;

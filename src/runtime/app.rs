@@ -1,0 +1,190 @@
+//! Assembles the running pipeline from the configuration: codecs, the catalog table, the
+//! transactional producer, stage 1 on its own thread, and the PostgreSQL sink as a task.
+//! Used by `shopstream run` and by `shopstream demo`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::catalog::Catalog;
+use super::stage1::{Stage1, Stage1Settings, Stage1Totals};
+use super::{client, processor, producer};
+use crate::codec::subjects::{DLQ, EVENTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS};
+use crate::codec::{DecodeLimits, InputDecoder, OutputEncoder};
+use crate::config::{Config, Guarantee, Secrets, WireFormat};
+use crate::engine::EngineConfig;
+use crate::sink::consumer::{self as sink, SinkSettings, SinkTotals};
+
+pub const PARTIALS: &str = "shop.internal.partials";
+pub const CHANGELOG: &str = "shopstream-state-changelog";
+pub const GROUP: &str = "shopstream";
+
+/// A started pipeline; `stop` ends it cleanly.
+pub struct Pipeline {
+    stop_processor: Arc<AtomicBool>,
+    stop_sink: watch::Sender<bool>,
+    processor: std::thread::JoinHandle<Result<Stage1Totals>>,
+    sink: Option<JoinHandle<Result<SinkTotals>>>,
+}
+
+/// What to run.
+pub struct PipelineOptions {
+    /// PostgreSQL connection string for the sink; None runs no sink.
+    pub sink_pg: Option<String>,
+    pub engine: EngineConfig,
+}
+
+/// The libpq key=value connection string for the configured database.
+pub fn pg_connection_string(config: &Config, secrets: &Secrets) -> String {
+    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let pg = &config.postgres;
+    let mut s = format!(
+        "host={} port={} user={} dbname={} sslmode={}",
+        quote(&pg.host),
+        pg.port,
+        quote(&pg.user),
+        quote(&pg.dbname),
+        if pg.sslmode == "prefer" {
+            "prefer"
+        } else {
+            "disable"
+        }
+    );
+    if let Some(pw) = &secrets.postgres_password {
+        s.push_str(&format!(" password={}", quote(pw)));
+    }
+    s
+}
+
+fn partitions(base: &ClientConfig, topic: &str) -> Result<i32> {
+    let c: BaseConsumer = base.create()?;
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(15))
+        .with_context(|| format!("metadata of {topic} (is the broker reachable?)"))?;
+    let n = md
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    ensure!(
+        n > 0,
+        "topic {topic} does not exist (run `shopstream topics create`)"
+    );
+    Ok(n)
+}
+
+/// Starts stage 1 (and the sink, if asked).
+pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) -> Result<Pipeline> {
+    let base = client::base_config(&config.kafka, secrets);
+    let limits = DecodeLimits {
+        max_record_bytes: config.processing.max_record_bytes,
+        ..DecodeLimits::default()
+    };
+    let (decoder, encoder) = match config.processing.format {
+        WireFormat::Json => (InputDecoder::json(limits), OutputEncoder::json()),
+        WireFormat::Avro => (
+            InputDecoder::avro(&config.registry.url, limits)?,
+            OutputEncoder::avro(&config.registry.url, true)?,
+        ),
+    };
+    let decoder = Arc::new(decoder);
+    let encoder = Arc::new(encoder);
+    let b = base.clone();
+    let (tasks, partials) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let tasks = partitions(&b, TRANSACTIONS)?;
+        ensure!(
+            partitions(&b, EVENTS)? == tasks,
+            "{TRANSACTIONS} and {EVENTS} must have the same partition count"
+        );
+        ensure!(
+            partitions(&b, CHANGELOG)? == tasks,
+            "{CHANGELOG} must have as many partitions as {TRANSACTIONS}"
+        );
+        Ok((tasks, partitions(&b, PARTIALS)?))
+    })
+    .await??;
+    let stop_processor = Arc::new(AtomicBool::new(false));
+    let handle = tokio::runtime::Handle::current();
+    let eos = config.processing.guarantee == Guarantee::ExactlyOnce;
+    let txn_id = format!(
+        "{}-{}",
+        config.processing.transactional_id_prefix, config.processing.instance_id
+    );
+    let settings = Stage1Settings {
+        transactions: TRANSACTIONS.into(),
+        events: EVENTS.into(),
+        orders: ORDERS_ENRICHED.into(),
+        dlq: DLQ.into(),
+        late: LATE.into(),
+        partials: PARTIALS.into(),
+        changelog: CHANGELOG.into(),
+        guarantee: config.processing.guarantee,
+        engine: opts.engine,
+        restore_timeout: Duration::from_secs(120),
+    };
+    let interval = Duration::from_millis(config.processing.commit_interval_ms);
+    let stop = stop_processor.clone();
+    let (b, d) = (base.clone(), decoder.clone());
+    let processor = std::thread::Builder::new()
+        .name("stage1".into())
+        .spawn(move || {
+            let catalog = Catalog::start(
+                &b,
+                PRODUCTS,
+                d.clone(),
+                handle.clone(),
+                stop.clone(),
+                Duration::from_secs(30),
+            )?;
+            let producer = producer::create(&b, eos.then_some(txn_id.as_str()))?;
+            let stage = Stage1::new(
+                settings,
+                b.clone(),
+                producer,
+                d,
+                encoder,
+                catalog,
+                handle,
+                partials,
+                tasks,
+            );
+            processor::run(&b, GROUP, stage, interval, stop)
+        })?;
+    let (stop_sink, rx) = watch::channel(false);
+    let sink = opts.sink_pg.map(|pg| {
+        let settings = SinkSettings::pipeline(pg);
+        tokio::spawn(sink::run(base.clone(), decoder.clone(), settings, rx))
+    });
+    Ok(Pipeline {
+        stop_processor,
+        stop_sink,
+        processor,
+        sink,
+    })
+}
+
+impl Pipeline {
+    pub fn processor_finished(&self) -> bool {
+        self.processor.is_finished()
+    }
+
+    /// Stops stage 1 (committing its open interval), then lets the sink drain and stop.
+    pub async fn stop(self) -> Result<(Stage1Totals, Option<SinkTotals>)> {
+        self.stop_processor.store(true, Ordering::Relaxed);
+        let p = self.processor;
+        let totals = tokio::task::spawn_blocking(move || p.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("stage-1 thread panicked"))??;
+        let _ = self.stop_sink.send(true);
+        let sink = match self.sink {
+            Some(h) => Some(h.await??),
+            None => None,
+        };
+        Ok((totals, sink))
+    }
+}

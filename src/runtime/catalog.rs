@@ -1,0 +1,133 @@
+//! The product catalog table: the compacted `shop.products` topic materialised in memory
+//! (a `DashMap` keyed by product_id, latest `updated_at` wins, tombstones delete), fed by a
+//! background thread that reads every partition from the beginning with no consumer group,
+//! like a Kafka Streams global table. Processing waits until the table has caught up with
+//! the topic's end once, so enrichment at start sees the whole catalog.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use dashmap::DashMap;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tracing::warn;
+
+use crate::codec::InputDecoder;
+use crate::model::Product;
+
+/// The shared catalog.
+#[derive(Default, Clone)]
+pub struct Catalog {
+    products: Arc<DashMap<String, Product>>,
+    caught_up: Arc<AtomicBool>,
+}
+
+impl Catalog {
+    pub fn get(&self, product_id: &str) -> Option<Product> {
+        self.products.get(product_id).map(|p| p.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.products.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty()
+    }
+
+    pub fn upsert(&self, p: Product) {
+        match self.products.get(&p.product_id) {
+            Some(old) if old.updated_at > p.updated_at => {}
+            _ => {
+                self.products.insert(p.product_id.clone(), p);
+            }
+        }
+    }
+
+    /// Starts the background reader of `topic`; returns once it has caught up with the
+    /// topic's end (or after `wait`, with a warning).
+    pub fn start(
+        base: &ClientConfig,
+        topic: &str,
+        decoder: Arc<InputDecoder>,
+        handle: Handle,
+        stop: Arc<AtomicBool>,
+        wait: Duration,
+    ) -> Result<Catalog> {
+        let catalog = Catalog::default();
+        let consumer: BaseConsumer = base
+            .clone()
+            .set("group.id", "shopstream-catalog-reader")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .context("creating the catalog reader")?;
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .with_context(|| format!("metadata of {topic}"))?;
+        let mut tpl = TopicPartitionList::new();
+        let mut ends = Vec::new();
+        for t in md.topics() {
+            for p in t.partitions() {
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+                let (_, high) =
+                    consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+                ends.push((p.id(), high));
+            }
+        }
+        consumer.assign(&tpl)?;
+        let c = catalog.clone();
+        let topic_name = topic.to_string();
+        std::thread::Builder::new()
+            .name("catalog".into())
+            .spawn(move || {
+                let mut remaining = ends;
+                remaining.retain(|(_, high)| *high > 0);
+                if remaining.is_empty() {
+                    c.caught_up.store(true, Ordering::Release);
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+                        continue;
+                    };
+                    let m = match m {
+                        Ok(m) => m,
+                        Err(e) => {
+                            warn!(topic = %topic_name, error = %e, "catalog read error");
+                            continue;
+                        }
+                    };
+                    match (m.key(), m.payload()) {
+                        (Some(k), None) => {
+                            c.products.remove(String::from_utf8_lossy(k).as_ref());
+                        }
+                        (_, Some(v)) => match handle.block_on(decoder.decode::<Product>(v)) {
+                            Ok(p) => c.upsert(p),
+                            Err(e) => warn!(topic = %topic_name, partition = m.partition(),
+                                offset = m.offset(), reason = e.reason(), "skipping undecodable product"),
+                        },
+                        _ => {}
+                    }
+                    remaining.retain(|(p, high)| !(*p == m.partition() && m.offset() + 1 >= *high));
+                    if remaining.is_empty() {
+                        c.caught_up.store(true, Ordering::Release);
+                    }
+                }
+            })?;
+        let start = Instant::now();
+        while !catalog.caught_up.load(Ordering::Acquire) && start.elapsed() < wait {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !catalog.caught_up.load(Ordering::Acquire) {
+            warn!(
+                topic,
+                "catalog not caught up after {wait:?}; enrichment starts partial"
+            );
+        }
+        Ok(catalog)
+    }
+}

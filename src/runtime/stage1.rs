@@ -1,0 +1,408 @@
+//! Stage-1 state of one processor instance and its commit protocol. [`Stage1`] owns the
+//! engine tasks of the assigned partitions (restored from the changelog on first use), turns
+//! their outputs into Kafka records, and commits: in exactly-once mode one Kafka transaction
+//! per interval holding every output, changelog entry and watermark mark together with the
+//! consumed offsets (`send_offsets_to_transaction`, KIP-447 group metadata); in
+//! at-least-once mode a producer flush followed by a synchronous offset commit. Commits
+//! happen on the commit interval and in the revoke callback, before partitions move.
+//! An abortable transaction error aborts, drops every task (they are restored again from
+//! the committed changelog) and rewinds the consumer to the committed offsets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, TopicPartitionList};
+use tokio::runtime::Handle;
+use tracing::{info, warn};
+
+use super::catalog::Catalog;
+use super::changelog::{self, applied_header};
+use super::enrich::enrich;
+use super::partials::PartialMessage;
+use super::producer::DeliveryContext;
+use crate::codec::{DecodeError, InputDecoder, OutputEncoder, RecordKind};
+use crate::config::Guarantee;
+use crate::engine::{EngineConfig, Input, Outputs, Task, TopicPartition};
+use crate::quality::Rejection;
+
+/// Topic names and knobs of stage 1.
+#[derive(Debug, Clone)]
+pub struct Stage1Settings {
+    pub transactions: String,
+    pub events: String,
+    pub orders: String,
+    pub dlq: String,
+    pub late: String,
+    pub partials: String,
+    pub changelog: String,
+    pub guarantee: Guarantee,
+    pub engine: EngineConfig,
+    pub restore_timeout: Duration,
+}
+
+/// Counters of one processor run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stage1Totals {
+    pub consumed: u64,
+    pub commits: u64,
+    pub aborts: u64,
+    pub restores: u64,
+    pub restore_ms_max: u64,
+    pub unknown_products: u64,
+}
+
+pub struct Stage1 {
+    pub settings: Stage1Settings,
+    base: ClientConfig,
+    pub(super) producer: Arc<ThreadedProducer<DeliveryContext>>,
+    decoder: Arc<InputDecoder>,
+    encoder: Arc<OutputEncoder>,
+    catalog: Catalog,
+    handle: Handle,
+    tasks: BTreeMap<i32, Task>,
+    out: Outputs,
+    pub(super) in_txn: bool,
+    pub(super) partials_partitions: i32,
+    pub(super) tasks_total: i32,
+    pub totals: Stage1Totals,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Stage1 {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: Stage1Settings,
+        base: ClientConfig,
+        producer: Arc<ThreadedProducer<DeliveryContext>>,
+        decoder: Arc<InputDecoder>,
+        encoder: Arc<OutputEncoder>,
+        catalog: Catalog,
+        handle: Handle,
+        partials_partitions: i32,
+        tasks_total: i32,
+    ) -> Stage1 {
+        Stage1 {
+            settings,
+            base,
+            producer,
+            decoder,
+            encoder,
+            catalog,
+            handle,
+            tasks: BTreeMap::new(),
+            out: Outputs::default(),
+            in_txn: false,
+            partials_partitions,
+            tasks_total,
+            totals: Stage1Totals::default(),
+        }
+    }
+
+    pub(super) fn inputs(&self, p: i32) -> Vec<TopicPartition> {
+        vec![
+            TopicPartition::new(&self.settings.transactions, p),
+            TopicPartition::new(&self.settings.events, p),
+        ]
+    }
+
+    pub(super) fn eos(&self) -> bool {
+        self.settings.guarantee == Guarantee::ExactlyOnce
+    }
+
+    pub(super) fn ensure_txn(&mut self) -> Result<()> {
+        if self.eos() && !self.in_txn {
+            self.producer
+                .begin_transaction()
+                .context("begin_transaction")?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    pub(super) fn task_ids(&self) -> Vec<i32> {
+        self.tasks.keys().copied().collect()
+    }
+
+    pub(super) fn tasks(&self) -> impl Iterator<Item = (&i32, &Task)> {
+        self.tasks.iter()
+    }
+
+    pub(super) fn task_watermark(&self, p: i32) -> Option<i64> {
+        self.tasks.get(&p).map(Task::watermark)
+    }
+
+    pub(super) fn drop_all_tasks(&mut self) {
+        self.tasks.clear();
+    }
+
+    /// Drops the tasks of revoked partitions (after their work was committed).
+    pub fn drop_tasks(&mut self, partitions: impl IntoIterator<Item = i32>) {
+        for p in partitions {
+            self.tasks.remove(&p);
+        }
+    }
+
+    /// Runs `f` on task `p` with the output buffer, then sends what it produced.
+    pub(super) fn with_task(
+        &mut self,
+        p: i32,
+        f: impl FnOnce(&mut Task, &mut Outputs),
+    ) -> Result<()> {
+        self.with_task_result(p, |t, o| {
+            f(t, o);
+            Ok(())
+        })
+    }
+
+    pub(super) fn with_task_result(
+        &mut self,
+        p: i32,
+        f: impl FnOnce(&mut Task, &mut Outputs) -> Result<()>,
+    ) -> Result<()> {
+        let Some(task) = self.tasks.get_mut(&p) else {
+            return Ok(());
+        };
+        f(task, &mut self.out)?;
+        self.emit(p)
+    }
+
+    pub(super) fn ensure_task<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        p: i32,
+    ) -> Result<()> {
+        self.task(consumer, p).map(|_| ())
+    }
+
+    /// Restores task `p` from its changelog at the group's committed offsets.
+    fn task<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        p: i32,
+    ) -> Result<&mut Task> {
+        if !self.tasks.contains_key(&p) {
+            let started = Instant::now();
+            let inputs = self.inputs(p);
+            let mut tpl = TopicPartitionList::new();
+            for tp in &inputs {
+                tpl.add_partition(&tp.topic, tp.partition);
+            }
+            let committed = consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .with_context(|| format!("committed offsets of task {p}"))?;
+            let point = changelog::restore_point(&committed, &inputs);
+            let entries = changelog::read_partition(
+                &self.base,
+                &self.settings.changelog,
+                p,
+                self.settings.restore_timeout,
+            )?;
+            let task = Task::restore(self.settings.engine.clone(), inputs, &entries, &point)
+                .map_err(|e| anyhow!("restoring task {p}: {e}"))?;
+            let ms = started.elapsed().as_millis() as u64;
+            info!(task = p, entries = entries.len(), restore_ms = ms, offsets = ?point.offsets, "task restored");
+            metrics::histogram!("shopstream_restore_seconds").record(ms as f64 / 1000.0);
+            self.totals.restores += 1;
+            self.totals.restore_ms_max = self.totals.restore_ms_max.max(ms);
+            self.tasks.insert(p, task);
+        }
+        Ok(self.tasks.get_mut(&p).expect("inserted above"))
+    }
+
+    /// Processes one consumed input record.
+    pub fn process<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        m: &BorrowedMessage<'_>,
+    ) -> Result<()> {
+        self.ensure_txn()?;
+        let kind = if m.topic() == self.settings.transactions {
+            RecordKind::Transaction
+        } else {
+            RecordKind::Event
+        };
+        let record = self.decode(kind, m)?;
+        let now = now_ms();
+        let topic = m.topic().to_string();
+        let mut out = std::mem::take(&mut self.out);
+        let task = self.task(consumer, m.partition())?;
+        let input = Input {
+            topic: &topic,
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key(),
+            value: m.payload().unwrap_or_default(),
+            record,
+        };
+        let r = task.process(input, now, &mut out);
+        self.out = out;
+        r.map_err(|e| anyhow!("{topic}/{}@{}: {e}", m.partition(), m.offset()))?;
+        self.totals.consumed += 1;
+        metrics::counter!("shopstream_records_in_total", "topic" => topic).increment(1);
+        self.emit(m.partition())
+    }
+
+    /// Decodes, retrying while the failure is transient (schema registry outage).
+    fn decode(
+        &self,
+        kind: RecordKind,
+        m: &BorrowedMessage<'_>,
+    ) -> Result<Result<crate::model::Record, Rejection>> {
+        let mut backoff = Duration::from_millis(100);
+        for _ in 0..20 {
+            match self
+                .handle
+                .block_on(self.decoder.decode_record(kind, m.payload()))
+            {
+                Ok(r) => return Ok(Ok(r)),
+                Err(e) if e.is_retriable() => {
+                    warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "transient decode failure; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Ok(Err(rejection(&e))),
+            }
+        }
+        bail!(
+            "{}/{}@{}: decoding kept failing on a transient error",
+            m.topic(),
+            m.partition(),
+            m.offset()
+        )
+    }
+
+    /// Sends the buffered outputs of task `p` and clears the buffer.
+    fn emit(&mut self, p: i32) -> Result<()> {
+        let mut out = std::mem::take(&mut self.out);
+        let r = self.emit_outputs(p, &mut out);
+        out.clear();
+        self.out = out;
+        r
+    }
+
+    fn emit_outputs(&mut self, p: i32, out: &mut Outputs) -> Result<()> {
+        let s = self.settings.clone();
+        for a in out.transactions.drain(..) {
+            let source = a.source();
+            let (order, unknown) = enrich(a.record, source, &self.catalog);
+            self.totals.unknown_products += unknown as u64;
+            let value = self
+                .handle
+                .block_on(self.encoder.encode(&s.orders, &order))?;
+            self.send(
+                &s.orders,
+                order.order.transaction_id.as_bytes(),
+                Some(&value),
+                None,
+                None,
+            )?;
+        }
+        for d in out.dlq.drain(..) {
+            metrics::counter!("shopstream_dlq_total", "reason" => d.reason.clone()).increment(1);
+            let key = format!(
+                "{}/{}/{}",
+                d.source.topic, d.source.partition, d.source.offset
+            );
+            let value = self.handle.block_on(self.encoder.encode(&s.dlq, &d))?;
+            self.send(&s.dlq, key.as_bytes(), Some(&value), None, None)?;
+        }
+        for l in out.late.drain(..) {
+            let key = format!(
+                "{}/{}/{}",
+                l.source.topic, l.source.partition, l.source.offset
+            );
+            let value = self.handle.block_on(self.encoder.encode(&s.late, &l))?;
+            self.send(&s.late, key.as_bytes(), Some(&value), None, None)?;
+        }
+        for row in out.kpis.drain(..) {
+            let key = row.key();
+            let msg = PartialMessage::Row {
+                task: p,
+                tasks: self.tasks_total,
+                row,
+            };
+            self.send(
+                &s.partials,
+                key.as_bytes(),
+                Some(&msg.to_json()),
+                None,
+                None,
+            )?;
+        }
+        out.events.clear();
+        if let Some(first) = out.changelog.first() {
+            // All entries of one flush share their applied offsets: one header for all.
+            let headers = applied_header(&first.applied);
+            for e in out.changelog.drain(..) {
+                self.send(
+                    &s.changelog,
+                    &e.key,
+                    e.value.as_deref(),
+                    Some(p),
+                    Some(headers.clone()),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Produces one record (a `None` value is a tombstone), waiting while the producer
+    /// queue is full: backpressure reaches the consume loop instead of growing a buffer.
+    pub(super) fn send(
+        &self,
+        topic: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+        partition: Option<i32>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<()> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).key(key);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    r,
+                )) => {
+                    // Backpressure: the producer queue is full; wait for deliveries.
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(anyhow!("producing to {topic}: {e}")),
+            }
+        }
+    }
+}
+
+/// Maps a codec error to the engine's DLQ rejection.
+pub fn rejection(e: &DecodeError) -> Rejection {
+    match e.reason() {
+        "missing_field" => Rejection::new(
+            crate::quality::reason::MISSING_FIELD,
+            crate::quality::rule::REQUIRED_FIELDS,
+            e.detail(),
+        ),
+        reason => Rejection::new(reason, "decode", e.detail()),
+    }
+}

@@ -1,0 +1,152 @@
+//! The whole pipeline in-process on the mock cluster and a throw-away PostgreSQL, in both
+//! guarantees: generated input with duplicates, out-of-order and invalid records goes
+//! through stage 1 and the sink, and PostgreSQL must hold every valid unique transaction
+//! exactly once in fact_orders and every invalid record exactly once in dq_rejects.
+//! (The mock does not hide aborted records; this checks data flow and idempotence, not
+//! transactional isolation — that suite needs a real Kafka, see tests/real_kafka.rs.)
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use shopstream::config::{Config, Guarantee, Secrets};
+use shopstream::generator::{self, GenerateArgs};
+use shopstream::runtime::app::{self, PipelineOptions};
+use support::kafka::MockKafka;
+use support::EmbeddedPostgres;
+
+/// Expected results from the generator's own files: (valid unique transaction ids,
+/// number of invalid records).
+fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
+    let truth = std::fs::read_to_string(dir.join("truth.jsonl")).unwrap();
+    let mut invalid_ids = BTreeSet::new();
+    let mut invalid = 0;
+    for line in truth.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let labels = v["labels"].as_array().unwrap();
+        if labels.iter().any(|l| l.as_str().unwrap().starts_with("invalid:")) {
+            invalid += 1;
+            if let Some(id) = v["transaction_id"].as_str() {
+                invalid_ids.insert(id.to_string());
+            }
+        }
+    }
+    let mut valid = BTreeSet::new();
+    let txs = std::fs::read_to_string(dir.join("shop.transactions.jsonl")).unwrap();
+    for line in txs.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(id) = v["value"]["transaction_id"].as_str() {
+            if !invalid_ids.contains(id) {
+                valid.insert(id.to_string());
+            }
+        }
+    }
+    (valid, invalid)
+}
+
+async fn run_pipeline(guarantee: Guarantee) {
+    let k = MockKafka::with_topics(3);
+    let pg = EmbeddedPostgres::start().unwrap();
+    pg.create_database("shop").unwrap();
+    let conn = pg.connection_string("shop");
+    let dir = tempfile::tempdir().unwrap();
+    let args = GenerateArgs::parse_from([
+        "generate",
+        "--bootstrap-servers",
+        &k.bootstrap(),
+        "--count",
+        "6000",
+        "--rate",
+        "0",
+        "--event-rate",
+        "200",
+        "--seed",
+        "11",
+        "--customers",
+        "400",
+        "--products",
+        "60",
+        "--late-rate",
+        "0",
+        "--invalid-rate",
+        "0.03",
+        "--duplicate-rate",
+        "0.05",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--truth",
+        dir.path().join("truth.jsonl").to_str().unwrap(),
+    ]);
+    tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
+        .await
+        .unwrap();
+    let (valid, invalid) = expected(dir.path());
+    assert!(valid.len() > 100 && invalid > 20, "{} valid, {invalid} invalid", valid.len());
+
+    let mut config = Config::default();
+    config.kafka.bootstrap_servers = k.bootstrap();
+    config.kafka.properties.insert("session.timeout.ms".into(), "6000".into());
+    config.processing.guarantee = guarantee;
+    let pipeline = app::start(
+        &config,
+        &Secrets::default(),
+        PipelineOptions {
+            sink_pg: Some(conn.clone()),
+            engine: config.engine.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(c);
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(sql, &[])
+                .await
+                .map(|r| r.get::<_, i64>(0) as usize)
+                .unwrap_or(0)
+        }
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
+            && count("SELECT count(*) FROM dq_rejects").await >= invalid
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (stage1, _) = pipeline.stop().await.unwrap();
+    assert_eq!(stage1.consumed, 6000, "every input record consumed once in this run");
+    let got: BTreeSet<String> = client
+        .query("SELECT transaction_id FROM fact_orders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<_> = valid.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&valid).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?} extra {extra:?}");
+    assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
+    assert_eq!(
+        count("SELECT count(*) FROM fact_order_items").await,
+        count("SELECT sum(item_count)::bigint FROM fact_orders").await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_at_least_once_on_the_mock_cluster_is_exact() {
+    run_pipeline(Guarantee::AtLeastOnce).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_exactly_once_on_the_mock_cluster_is_exact() {
+    run_pipeline(Guarantee::ExactlyOnce).await;
+}

@@ -155,6 +155,10 @@ pub struct ProcessingConfig {
     pub transactional_id_prefix: String,
     /// Largest accepted record value in bytes; larger ones go to the DLQ.
     pub max_record_bytes: usize,
+    /// Join the consumer groups as a static member (`group.instance.id` derived from
+    /// instance_id), so a restarted instance gets its partitions back at once instead of
+    /// after the session timeout and a rebalance.
+    pub static_membership: bool,
 }
 
 impl Default for ProcessingConfig {
@@ -166,6 +170,7 @@ impl Default for ProcessingConfig {
             instance_id: "0".into(),
             transactional_id_prefix: "shopstream".into(),
             max_record_bytes: 1 << 20,
+            static_membership: true,
         }
     }
 }

@@ -128,6 +128,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
         restore_timeout: Duration::from_secs(120),
     };
     let interval = Duration::from_millis(config.processing.commit_interval_ms);
+    let member = config.processing.static_membership.then(|| txn_id.clone());
     let stop = stop_processor.clone();
     let (b, d) = (base.clone(), decoder.clone());
     let processor = std::thread::Builder::new()
@@ -153,11 +154,15 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                 partials,
                 tasks,
             );
-            processor::run(&b, GROUP, stage, interval, stop)
+            processor::run(&b, GROUP, member.as_deref(), stage, interval, stop)
         })?;
     let (stop_sink, rx) = watch::channel(false);
     let sink = opts.sink_pg.map(|pg| {
-        let settings = SinkSettings::pipeline(pg);
+        let mut settings = SinkSettings::pipeline(pg);
+        settings.static_member = config
+            .processing
+            .static_membership
+            .then(|| format!("{}-{}-sink", config.processing.transactional_id_prefix, config.processing.instance_id));
         tokio::spawn(sink::run(base.clone(), decoder.clone(), settings, rx))
     });
     Ok(Pipeline {

@@ -60,6 +60,7 @@ impl ConsumerContext for ProcessorContext {
 pub fn run(
     base: &ClientConfig,
     group: &str,
+    static_member: Option<&str>,
     stage: Stage1,
     commit_interval: Duration,
     stop: Arc<AtomicBool>,
@@ -69,8 +70,11 @@ pub fn run(
         stage.settings.events.clone(),
     ];
     let shared = Arc::new(Mutex::new(Some(stage)));
-    let consumer: BaseConsumer<ProcessorContext> = base
-        .clone()
+    let mut config = base.clone();
+    if let Some(id) = static_member {
+        config.set("group.instance.id", id);
+    }
+    let consumer: BaseConsumer<ProcessorContext> = config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -33,6 +33,8 @@ pub struct SinkSettings {
     pub linger: Duration,
     /// libpq-style connection string (the password comes from the environment).
     pub pg_conn: String,
+    /// `group.instance.id` for static membership (fast restarts), if any.
+    pub static_member: Option<String>,
 }
 
 impl SinkSettings {
@@ -53,6 +55,7 @@ impl SinkSettings {
             max_batch: 5_000,
             linger: Duration::from_millis(100),
             pg_conn,
+            static_member: None,
         }
     }
 }
@@ -89,8 +92,11 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Result<SinkTotals> {
     let mut client = connect(&settings.pg_conn).await?;
-    let consumer: StreamConsumer = base
-        .clone()
+    let mut config = base.clone();
+    if let Some(id) = &settings.static_member {
+        config.set("group.instance.id", id);
+    }
+    let consumer: StreamConsumer = config
         .set("group.id", &settings.group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")

@@ -1,0 +1,192 @@
+//! Crash test: the real `shopstream run` binary as a child process against the mock
+//! cluster (in this test process, so it survives the child) and a throw-away PostgreSQL.
+//! Preloaded input with duplicates, out-of-order and invalid records; the child is killed
+//! with SIGKILL at random moments several times and restarted; when drained, PostgreSQL
+//! must hold every valid unique transaction exactly once in fact_orders and every invalid
+//! record exactly once in dq_rejects. Nothing lost, nothing doubled.
+//!
+//! The mock cluster does not store offsets sent to a transaction, so in exactly-once mode a
+//! restarted instance re-reads its inputs from the start; the sink's offsets in PostgreSQL
+//! and its idempotent upserts are what is under test there. Records and kills are bounded
+//! for CI (SHOPSTREAM_CRASH_RECORDS and SHOPSTREAM_CRASH_KILLS raise them).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use shopstream::generator::{self, GenerateArgs};
+use support::kafka::MockKafka;
+use support::{shopstream, EmbeddedPostgres};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
+    let truth = std::fs::read_to_string(dir.join("truth.jsonl")).unwrap();
+    let mut invalid_ids = BTreeSet::new();
+    let mut invalid = 0;
+    for line in truth.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["labels"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("invalid:")) {
+            invalid += 1;
+            if let Some(id) = v["transaction_id"].as_str() {
+                invalid_ids.insert(id.to_string());
+            }
+        }
+    }
+    let txs = std::fs::read_to_string(dir.join("shop.transactions.jsonl")).unwrap();
+    let valid = txs
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["value"]["transaction_id"].as_str().map(str::to_string)
+        })
+        .filter(|id| !invalid_ids.contains(id))
+        .collect();
+    (valid, invalid)
+}
+
+fn spawn_run(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    shopstream()
+        .args(["--config", config.to_str().unwrap(), "--log-format", "json", "run"])
+        .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+async fn crash_test(guarantee: &str) {
+    let records = env_usize("SHOPSTREAM_CRASH_RECORDS", 30_000);
+    let kills = env_usize("SHOPSTREAM_CRASH_KILLS", 5);
+    let t0 = Instant::now();
+    let k = MockKafka::with_topics(3);
+    let pg = EmbeddedPostgres::start().unwrap();
+    pg.create_database("shop").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = GenerateArgs::parse_from([
+        "generate", "--bootstrap-servers", &k.bootstrap(), "--count", &records.to_string(),
+        "--rate", "1500", "--event-rate", "1500", "--seed", "23", "--customers", "1000",
+        "--products", "100", "--late-rate", "0", "--invalid-rate", "0.02",
+        "--duplicate-rate", "0.05", "--out", dir.path().to_str().unwrap(),
+        "--truth", dir.path().join("truth.jsonl").to_str().unwrap(),
+    ]);
+    // The input keeps arriving while the processor is killed and restarted.
+    let producing =
+        tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap());
+
+    let config = dir.path().join("shopstream.toml");
+    let mut f = std::fs::File::create(&config).unwrap();
+    write!(
+        f,
+        "[kafka]\nbootstrap_servers = \"{}\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
+         [postgres]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"shop\"\ndbname = \"shop\"\nsslmode = \"disable\"\n\
+         [processing]\nguarantee = \"{guarantee}\"\n[metrics]\nlisten = \"\"\n",
+        k.bootstrap(),
+        pg.port()
+    )
+    .unwrap();
+    let log = dir.path().join("run.log");
+    let (client, c) = tokio_postgres::connect(&pg.connection_string("shop"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(c);
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.map(|r| r.get::<_, i64>(0) as usize).unwrap_or(0) }
+    };
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let mut done_kills = 0;
+    let mut rows = 0;
+    while done_kills < kills {
+        let mut child = spawn_run(&config, &log);
+        // Kill mid-stream: once this incarnation has written rows, at a random moment.
+        let started = Instant::now();
+        while count("SELECT count(*) FROM fact_orders").await <= rows
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1_500))).await;
+        if child.try_wait().unwrap().is_some() {
+            panic!("run exited early; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        done_kills += 1;
+        rows = count("SELECT count(*) FROM fact_orders").await;
+        eprintln!(
+            "kill {done_kills} at {:?} ({:?} after start): fact_orders has {rows} rows",
+            t0.elapsed(),
+            started.elapsed()
+        );
+    }
+    producing.await.unwrap();
+    let (valid, invalid) = expected(dir.path());
+    let mut child = spawn_run(&config, &log);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(180) {
+        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
+            && count("SELECT count(*) FROM dq_rejects").await >= invalid
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Give a doubled row, if any, the time to show up before checking.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+
+    let got: BTreeSet<String> = client
+        .query("SELECT transaction_id FROM fact_orders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<_> = valid.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&valid).take(5).collect();
+    let dq = count("SELECT count(*) FROM dq_rejects").await;
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let restores: Vec<u64> = log_text
+        .lines()
+        .filter(|l| l.contains("task restored"))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["fields"]["restore_ms"].as_u64())
+        .collect();
+    eprintln!(
+        "crash test ({guarantee}): {records} records in, {kills} kills, {} fact_orders rows checked, {dq} dq_rejects, \
+         missing {}, extra {}, task restores {} (max {} ms)",
+        got.len(),
+        valid.difference(&got).count(),
+        got.difference(&valid).count(),
+        restores.len(),
+        restores.iter().max().copied().unwrap_or(0)
+    );
+    assert!(status.success(), "final run did not stop cleanly on SIGTERM: {status}");
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?} extra {extra:?}");
+    assert_eq!(dq, invalid, "every invalid record exactly once in dq_rejects");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_least_once_loses_and_doubles_nothing() {
+    crash_test("at-least-once").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_exactly_once_loses_and_doubles_nothing() {
+    crash_test("exactly-once").await;
+}

@@ -26,6 +26,8 @@
 mod checkpoint;
 mod family;
 mod partials;
+#[cfg(test)]
+mod tests;
 
 use super::aggregate::{early_due, Aggregate};
 use super::config::EngineConfig;

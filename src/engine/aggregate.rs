@@ -184,7 +184,11 @@ impl<A: Aggregate> ResultSlot<A> {
 /// The processing-time timer of early results, shared by the stage-1 task and the stage-2
 /// merger: whether early results are due at `now`. The first call only arms the timer;
 /// every due call re-arms it `interval_ms` later. Never due without an interval.
-pub(crate) fn early_due(next_at: &mut Option<Millis>, now: Millis, interval_ms: Option<i64>) -> bool {
+pub(crate) fn early_due(
+    next_at: &mut Option<Millis>,
+    now: Millis,
+    interval_ms: Option<i64>,
+) -> bool {
     let Some(interval) = interval_ms else {
         return false;
     };

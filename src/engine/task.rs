@@ -271,7 +271,11 @@ impl Task {
     /// results are emitted when their interval is due.
     pub fn on_tick(&mut self, now: Millis, out: &mut Outputs) {
         self.on_progress(now, out);
-        if early_due(&mut self.next_early_at, now, self.cfg.windows.early_interval_ms) {
+        if early_due(
+            &mut self.next_early_at,
+            now,
+            self.cfg.windows.early_interval_ms,
+        ) {
             self.emit_early(out);
         }
     }

@@ -53,7 +53,10 @@ impl Merger {
             next_early_at: self.next_early_at,
         };
         let meta = [
-            (state::META_CLOCK, state::to_json(state::META_CLOCK, &clock)?),
+            (
+                state::META_CLOCK,
+                state::to_json(state::META_CLOCK, &clock)?,
+            ),
             (
                 state::META_POSITION,
                 state::to_json(state::META_POSITION, &self.position())?,

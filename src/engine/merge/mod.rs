@@ -135,7 +135,9 @@ impl Merger {
         inputs: Vec<TopicPartition>,
     ) -> Result<Merger, TaskError> {
         if sources == 0 {
-            return Err(TaskError::Config("stage 2 needs at least one source".into()));
+            return Err(TaskError::Config(
+                "stage 2 needs at least one source".into(),
+            ));
         }
         if cfg.allowed_lateness_ms < 0 || cfg.early_interval_ms.is_some_and(|i| i <= 0) {
             return Err(TaskError::Config(format!("invalid merge config {cfg:?}")));
@@ -164,7 +166,9 @@ impl Merger {
         kpi: &'static str,
     ) -> Result<(), TaskError> {
         if kpi.is_empty() || kpi.contains('/') || self.family_index(kpi).is_some() {
-            return Err(TaskError::Config(format!("bad or duplicate family {kpi:?}")));
+            return Err(TaskError::Config(format!(
+                "bad or duplicate family {kpi:?}"
+            )));
         }
         let family = Family::<A>::new(kpi, self.cfg.allowed_lateness_ms);
         self.families.push(Box::new(family));

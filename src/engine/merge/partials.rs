@@ -143,7 +143,10 @@ mod tests {
     fn keeps_the_latest_revision_per_source_and_ignores_redeliveries() {
         let mut p = SourcePartials::<RevenueAgg>::default();
         assert!(p.offer(1, 2, rev(10, 1, 1)));
-        assert!(!p.offer(1, 2, rev(99, 9, 9)), "equal revision: a redelivery");
+        assert!(
+            !p.offer(1, 2, rev(99, 9, 9)),
+            "equal revision: a redelivery"
+        );
         assert!(!p.offer(1, 1, rev(5, 1, 1)), "older revision");
         assert!(p.offer(0, 1, rev(7, 2, 2)));
         assert!(p.offer(1, 3, rev(12, 2, 1)));

@@ -138,13 +138,18 @@ fn redeliveries_and_re_reads_change_nothing() {
     assert_eq!(f.m.source_watermarks(), &[10, 10]);
     assert_eq!(f.emitted(), vec![(EmitStatus::OnTime, 1, d(10), d(1))]);
     assert_eq!(f.partial(0, &row(10, 1, 1, 3)), MergeDisposition::Stale);
-    assert!(f.emitted().is_empty(), "a redelivery after on time emits nothing");
+    assert!(
+        f.emitted().is_empty(),
+        "a redelivery after on time emits nothing"
+    );
     let at = Consumed {
         topic: TOPIC,
         partition: 0,
         offset: 1,
     };
-    let again = f.m.on_partial(at, 0, &row(50, 5, 5, 9), &mut f.out).unwrap();
+    let again =
+        f.m.on_partial(at, 0, &row(50, 5, 5, 9), &mut f.out)
+            .unwrap();
     assert_eq!(again, MergeDisposition::AlreadyApplied);
     let c = f.m.counters();
     assert_eq!((c.stale, c.already_applied), (4, 1));

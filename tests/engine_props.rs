@@ -13,9 +13,7 @@ use engine_common::*;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use shopstream::engine::{Disposition, Outputs, RestorePoint, Task};
-use shopstream::model::{EmitStatus, KpiRow, Record, TxStatus};
-
-type Key = (String, i64, i64, String);
+use shopstream::model::{EmitStatus, Record, TxStatus};
 
 #[derive(Default)]
 struct Rev {
@@ -207,54 +205,6 @@ impl Oracle {
         }
         out
     }
-}
-
-/// Checks the emission life cycle of every result and returns the final rows.
-fn final_rows(rows: &[KpiRow]) -> Result<BTreeMap<Key, KpiRow>, TestCaseError> {
-    let mut by_key: BTreeMap<Key, Vec<&KpiRow>> = BTreeMap::new();
-    for r in rows {
-        by_key
-            .entry((
-                r.kpi.clone(),
-                r.window_start,
-                r.window_end,
-                r.dimension.clone(),
-            ))
-            .or_default()
-            .push(r);
-    }
-    let mut finals = BTreeMap::new();
-    for (k, rs) in by_key {
-        for pair in rs.windows(2) {
-            prop_assert!(
-                pair[0].revision < pair[1].revision,
-                "revision must grow: {k:?}"
-            );
-            prop_assert!(
-                pair[0].status != EmitStatus::Final,
-                "nothing after final: {k:?}"
-            );
-            prop_assert!(
-                pair[0].status <= pair[1].status
-                    || pair[1].status == EmitStatus::LateUpdate
-                        && pair[0].status == EmitStatus::LateUpdate,
-                "status order: {k:?}"
-            );
-        }
-        let last = rs[rs.len() - 1];
-        prop_assert_eq!(
-            last.status,
-            EmitStatus::Final,
-            "every result ends final: {:?}",
-            k
-        );
-        prop_assert_eq!(
-            rs.iter().filter(|r| r.status == EmitStatus::OnTime).count() <= 1,
-            true
-        );
-        finals.insert(k, last.clone());
-    }
-    Ok(finals)
 }
 
 fn run(steps: &[Step]) -> (Task, Outputs, Vec<Disposition>) {

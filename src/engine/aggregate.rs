@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::window::Window;
+use crate::model::time::Millis;
 use crate::model::EmitStatus;
 
 /// A partial KPI result. `merge` must be commutative and associative so partials from
@@ -178,6 +179,26 @@ impl<A: Aggregate> ResultSlot<A> {
             false
         }
     }
+}
+
+/// The processing-time timer of early results, shared by the stage-1 task and the stage-2
+/// merger: whether early results are due at `now`. The first call only arms the timer;
+/// every due call re-arms it `interval_ms` later. Never due without an interval.
+pub(crate) fn early_due(
+    next_at: &mut Option<Millis>,
+    now: Millis,
+    interval_ms: Option<i64>,
+) -> bool {
+    let Some(interval) = interval_ms else {
+        return false;
+    };
+    let due = match *next_at {
+        Some(at) if now < at => return false,
+        Some(_) => true,
+        None => false,
+    };
+    *next_at = Some(now.saturating_add(interval));
+    due
 }
 
 #[cfg(test)]

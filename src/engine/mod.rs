@@ -3,9 +3,11 @@
 //! state machine of one partition number; it is built from watermarks (`watermark`),
 //! window assigners (`window`), the generic window and session operators over mergeable
 //! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), the KPI
-//! families (`families`) and the changelog format (`state`, `checkpoint`). Given the same
-//! inputs and `now` values, a task — or a task restored from its changelog — produces the
-//! same outputs; nothing here reads a clock, spawns a thread or takes a lock.
+//! families (`families`) and the changelog format (`state`, `checkpoint`). [`Merger`]
+//! (`merge`) is the stage-2 state machine that merges the tasks' partial KPI rows. Given
+//! the same inputs and `now` values, a task or merger — or one restored from its
+//! changelog — produces the same outputs; nothing here reads a clock, spawns a thread or
+//! takes a lock.
 
 mod aggregate;
 mod checkpoint;
@@ -14,6 +16,7 @@ mod customers;
 pub mod dedup;
 mod families;
 mod io;
+pub mod merge;
 mod operator;
 pub mod session;
 mod state;
@@ -28,6 +31,7 @@ pub use customers::CustomerSet;
 pub use dedup::{DedupConfig, Deduplicator};
 pub use families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef, EVENT_TYPES};
 pub use io::{Accepted, Counters, Disposition, Input, Outputs};
+pub use merge::{Consumed, MergeConfig, MergeDisposition, Merger};
 pub use operator::WindowOperator;
 pub use state::{
     compact_committed, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::aggregate::{Aggregate, Dimension, Emission, EmitSink};
+use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
 use super::dedup::id::CompactRef;
 use super::dedup::Deduplicator;
@@ -271,15 +271,13 @@ impl Task {
     /// results are emitted when their interval is due.
     pub fn on_tick(&mut self, now: Millis, out: &mut Outputs) {
         self.on_progress(now, out);
-        let Some(interval) = self.cfg.windows.early_interval_ms else {
-            return;
-        };
-        match self.next_early_at {
-            Some(at) if now < at => return,
-            Some(_) => self.emit_early(out),
-            None => {}
+        if early_due(
+            &mut self.next_early_at,
+            now,
+            self.cfg.windows.early_interval_ms,
+        ) {
+            self.emit_early(out);
         }
-        self.next_early_at = Some(now.saturating_add(interval));
     }
 
     fn emit_early(&mut self, out: &mut Outputs) {

@@ -1,6 +1,7 @@
 //! Shared helpers of the engine integration tests: a generator of input streams with
 //! out-of-order, duplicate, late, invalid and replayed records (driven by proptest-chosen
-//! steps so failures shrink), and a driver that feeds a stream into a task.
+//! steps so failures shrink), a driver that feeds a stream into a task, and the checker of
+//! the KPI emission life cycle.
 
 #![allow(dead_code, clippy::large_enum_variant)]
 
@@ -9,8 +10,9 @@ use rust_decimal::Decimal;
 use shopstream::engine::{
     testkit, Disposition, EngineConfig, Input, Outputs, Task, TopicPartition, WindowSpec,
 };
-use shopstream::model::{EventType, Record, TxStatus};
+use shopstream::model::{EmitStatus, EventType, KpiRow, Record, TxStatus};
 use shopstream::quality::Rejection;
+use std::collections::BTreeMap;
 
 pub const TX: &str = "shop.transactions";
 pub const EV: &str = "shop.events";
@@ -341,4 +343,55 @@ pub fn drain(task: &mut Task, after: i64, out: &mut Outputs) {
             .unwrap();
     }
     task.on_tick(after + 1_000_000_000, out);
+}
+
+/// A KPI result key: (kpi, window_start, window_end, dimension).
+pub type Key = (String, i64, i64, String);
+
+/// Checks the emission life cycle of every result and returns the final rows.
+pub fn final_rows(rows: &[KpiRow]) -> Result<BTreeMap<Key, KpiRow>, TestCaseError> {
+    let mut by_key: BTreeMap<Key, Vec<&KpiRow>> = BTreeMap::new();
+    for r in rows {
+        by_key
+            .entry((
+                r.kpi.clone(),
+                r.window_start,
+                r.window_end,
+                r.dimension.clone(),
+            ))
+            .or_default()
+            .push(r);
+    }
+    let mut finals = BTreeMap::new();
+    for (k, rs) in by_key {
+        for pair in rs.windows(2) {
+            prop_assert!(
+                pair[0].revision < pair[1].revision,
+                "revision must grow: {k:?}"
+            );
+            prop_assert!(
+                pair[0].status != EmitStatus::Final,
+                "nothing after final: {k:?}"
+            );
+            prop_assert!(
+                pair[0].status <= pair[1].status
+                    || pair[1].status == EmitStatus::LateUpdate
+                        && pair[0].status == EmitStatus::LateUpdate,
+                "status order: {k:?}"
+            );
+        }
+        let last = rs[rs.len() - 1];
+        prop_assert_eq!(
+            last.status,
+            EmitStatus::Final,
+            "every result ends final: {:?}",
+            k
+        );
+        prop_assert_eq!(
+            rs.iter().filter(|r| r.status == EmitStatus::OnTime).count() <= 1,
+            true
+        );
+        finals.insert(k, last.clone());
+    }
+    Ok(finals)
 }

@@ -1,0 +1,124 @@
+//! One KPI family in stage 2: a [`WindowOperator`] over [`SourcePartials`] of the family's
+//! aggregate, keyed by the rendered dimension. Partial rows are parsed back into the
+//! family aggregate with `Aggregate::from_values`; the operator supplies the emission life
+//! cycle (`on_time`, `late_update`, `final`, early results), lateness, purge and
+//! changelog, exactly as for stage 1. [`MergeFamily`] erases the aggregate type so the
+//! merger can hold families of different aggregates side by side.
+
+use super::super::aggregate::Aggregate;
+use super::super::operator::WindowOperator;
+use super::super::state::StateError;
+use super::super::task::RowSink;
+use super::super::window::{Window, WindowSpec};
+use super::partials::SourcePartials;
+use crate::model::time::Millis;
+use crate::model::KpiRow;
+
+/// Where a family writes changelog entries: (key, value or tombstone).
+pub(super) type EntrySink<'a> = dyn FnMut(Vec<u8>, Option<Vec<u8>>) + 'a;
+
+/// What became of one partial row offered to a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Offer {
+    /// Newer than what its source had sent for the result: kept.
+    Applied,
+    /// Not newer than the partial held for its source (a redelivery): ignored.
+    Stale,
+    /// The result's allowed lateness had expired at the merger watermark: ignored.
+    Expired,
+    /// The values do not parse as the family's aggregate.
+    BadValues,
+}
+
+/// A KPI family of the merger, independent of its aggregate type.
+pub(super) trait MergeFamily: Send {
+    fn kpi(&self) -> &'static str;
+    /// Offers `row` as the latest partial of `source`, at merger watermark `wm`.
+    fn offer(&mut self, source: u32, row: &KpiRow, wm: Millis, out: &mut Vec<KpiRow>) -> Offer;
+    /// Emits what watermark `wm` calls for and purges final results.
+    fn advance(&mut self, wm: Millis, out: &mut Vec<KpiRow>);
+    fn emit_early(&mut self, out: &mut Vec<KpiRow>);
+    fn flush(&mut self, seq: u64, out: &mut EntrySink<'_>) -> Result<(), StateError>;
+    fn snapshot(&self, out: &mut EntrySink<'_>) -> Result<(), StateError>;
+    fn owns(&self, key: &[u8]) -> bool;
+    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError>;
+    /// Live results.
+    fn len(&self) -> usize;
+}
+
+/// The family `kpi` with aggregate `A`.
+pub(super) struct Family<A> {
+    kpi: &'static str,
+    op: WindowOperator<String, SourcePartials<A>>,
+}
+
+impl<A: Aggregate + Send> Family<A> {
+    /// `kpi` names the family in rows and in state keys (it must not contain '/').
+    pub(super) fn new(kpi: &'static str, allowed_lateness_ms: i64) -> Self {
+        // Windows come with the partial rows (`update_window`), so the operator's own
+        // window assigner is never used; any valid spec will do.
+        let spec = WindowSpec::tumbling(1);
+        Family {
+            kpi,
+            op: WindowOperator::new(kpi, spec, allowed_lateness_ms),
+        }
+    }
+}
+
+impl<A: Aggregate + Send> MergeFamily for Family<A> {
+    fn kpi(&self) -> &'static str {
+        self.kpi
+    }
+
+    fn offer(&mut self, source: u32, row: &KpiRow, wm: Millis, out: &mut Vec<KpiRow>) -> Offer {
+        let Some(agg) = A::from_values(&row.values) else {
+            return Offer::BadValues;
+        };
+        let w = Window::new(row.window_start, row.window_end);
+        let held = self.op.get(&w, &row.dimension);
+        if held.is_some_and(|slot| !slot.agg.is_newer(source, row.revision)) {
+            return Offer::Stale;
+        }
+        let mut sink = RowSink::new(out, self.kpi);
+        let revision = row.revision;
+        let apply = |s: &mut SourcePartials<A>| {
+            s.offer(source, revision, agg);
+        };
+        if self
+            .op
+            .update_window(&row.dimension, w, wm, apply, &mut sink)
+        {
+            Offer::Applied
+        } else {
+            Offer::Expired
+        }
+    }
+
+    fn advance(&mut self, wm: Millis, out: &mut Vec<KpiRow>) {
+        self.op.advance(wm, &mut RowSink::new(out, self.kpi));
+    }
+
+    fn emit_early(&mut self, out: &mut Vec<KpiRow>) {
+        self.op.emit_early(&mut RowSink::new(out, self.kpi));
+    }
+
+    fn flush(&mut self, seq: u64, out: &mut EntrySink<'_>) -> Result<(), StateError> {
+        self.op.flush(seq, &mut |k, v| out(k, v))
+    }
+
+    fn snapshot(&self, out: &mut EntrySink<'_>) -> Result<(), StateError> {
+        self.op.snapshot(&mut |k, v| out(k, v))
+    }
+
+    fn owns(&self, key: &[u8]) -> bool {
+        self.op.owns(key)
+    }
+
+    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        self.op.restore(key, value)
+    }
+
+    fn len(&self) -> usize {
+        self.op.len()
+    }
+}

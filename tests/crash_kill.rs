@@ -26,7 +26,10 @@ use support::kafka::MockKafka;
 use support::{shopstream, EmbeddedPostgres};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
@@ -35,7 +38,12 @@ fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
     let mut invalid = 0;
     for line in truth.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if v["labels"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("invalid:")) {
+        if v["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("invalid:"))
+        {
             invalid += 1;
             if let Some(id) = v["transaction_id"].as_str() {
                 invalid_ids.insert(id.to_string());
@@ -55,9 +63,19 @@ fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
 }
 
 fn spawn_run(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     shopstream()
-        .args(["--config", config.to_str().unwrap(), "--log-format", "json", "run"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "run",
+        ])
         .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
         .stdout(Stdio::null())
         .stderr(log)
@@ -74,15 +92,36 @@ async fn crash_test(guarantee: &str) {
     pg.create_database("shop").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let args = GenerateArgs::parse_from([
-        "generate", "--bootstrap-servers", &k.bootstrap(), "--count", &records.to_string(),
-        "--rate", "1500", "--event-rate", "1500", "--seed", "23", "--customers", "1000",
-        "--products", "100", "--late-rate", "0", "--invalid-rate", "0.02",
-        "--duplicate-rate", "0.05", "--out", dir.path().to_str().unwrap(),
-        "--truth", dir.path().join("truth.jsonl").to_str().unwrap(),
+        "generate",
+        "--bootstrap-servers",
+        &k.bootstrap(),
+        "--count",
+        &records.to_string(),
+        "--rate",
+        "1500",
+        "--event-rate",
+        "1500",
+        "--seed",
+        "23",
+        "--customers",
+        "1000",
+        "--products",
+        "100",
+        "--late-rate",
+        "0",
+        "--invalid-rate",
+        "0.02",
+        "--duplicate-rate",
+        "0.05",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--truth",
+        dir.path().join("truth.jsonl").to_str().unwrap(),
     ]);
     // The input keeps arriving while the processor is killed and restarted.
-    let producing =
-        tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap());
+    let producing = tokio::task::spawn_blocking(move || {
+        generator::run(&args, &AtomicBool::new(false)).unwrap()
+    });
 
     let config = dir.path().join("shopstream.toml");
     let mut f = std::fs::File::create(&config).unwrap();
@@ -102,7 +141,13 @@ async fn crash_test(guarantee: &str) {
     tokio::spawn(c);
     let count = |sql: &'static str| {
         let client = &client;
-        async move { client.query_one(sql, &[]).await.map(|r| r.get::<_, i64>(0) as usize).unwrap_or(0) }
+        async move {
+            client
+                .query_one(sql, &[])
+                .await
+                .map(|r| r.get::<_, i64>(0) as usize)
+                .unwrap_or(0)
+        }
     };
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(99);
@@ -119,7 +164,10 @@ async fn crash_test(guarantee: &str) {
         }
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1_500))).await;
         if child.try_wait().unwrap().is_some() {
-            panic!("run exited early; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "run exited early; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -176,9 +224,18 @@ async fn crash_test(guarantee: &str) {
         restores.len(),
         restores.iter().max().copied().unwrap_or(0)
     );
-    assert!(status.success(), "final run did not stop cleanly on SIGTERM: {status}");
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?} extra {extra:?}");
-    assert_eq!(dq, invalid, "every invalid record exactly once in dq_rejects");
+    assert!(
+        status.success(),
+        "final run did not stop cleanly on SIGTERM: {status}"
+    );
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?} extra {extra:?}"
+    );
+    assert_eq!(
+        dq, invalid,
+        "every invalid record exactly once in dq_rejects"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

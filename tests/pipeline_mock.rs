@@ -28,7 +28,10 @@ fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
     for line in truth.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let labels = v["labels"].as_array().unwrap();
-        if labels.iter().any(|l| l.as_str().unwrap().starts_with("invalid:")) {
+        if labels
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("invalid:"))
+        {
             invalid += 1;
             if let Some(id) = v["transaction_id"].as_str() {
                 invalid_ids.insert(id.to_string());
@@ -85,11 +88,18 @@ async fn run_pipeline(guarantee: Guarantee) {
         .await
         .unwrap();
     let (valid, invalid) = expected(dir.path());
-    assert!(valid.len() > 100 && invalid > 20, "{} valid, {invalid} invalid", valid.len());
+    assert!(
+        valid.len() > 100 && invalid > 20,
+        "{} valid, {invalid} invalid",
+        valid.len()
+    );
 
     let mut config = Config::default();
     config.kafka.bootstrap_servers = k.bootstrap();
-    config.kafka.properties.insert("session.timeout.ms".into(), "6000".into());
+    config
+        .kafka
+        .properties
+        .insert("session.timeout.ms".into(), "6000".into());
     config.processing.guarantee = guarantee;
     let pipeline = app::start(
         &config,
@@ -101,7 +111,9 @@ async fn run_pipeline(guarantee: Guarantee) {
     )
     .await
     .unwrap();
-    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(c);
     let count = |sql: &'static str| {
         let client = &client;
@@ -123,7 +135,10 @@ async fn run_pipeline(guarantee: Guarantee) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (stage1, _) = pipeline.stop().await.unwrap();
-    assert_eq!(stage1.consumed, 6000, "every input record consumed once in this run");
+    assert_eq!(
+        stage1.consumed, 6000,
+        "every input record consumed once in this run"
+    );
     let got: BTreeSet<String> = client
         .query("SELECT transaction_id FROM fact_orders", &[])
         .await
@@ -133,7 +148,10 @@ async fn run_pipeline(guarantee: Guarantee) {
         .collect();
     let missing: Vec<_> = valid.difference(&got).take(5).collect();
     let extra: Vec<_> = got.difference(&valid).take(5).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?} extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?} extra {extra:?}"
+    );
     assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
     assert_eq!(
         count("SELECT count(*) FROM fact_order_items").await,

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::catalog::Catalog;
 use super::stage1::{Stage1, Stage1Settings, Stage1Totals};
+use super::stage2::{Stage2, Stage2Totals};
 use super::{client, processor, producer};
 use crate::codec::subjects::{DLQ, EVENTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS};
 use crate::codec::{DecodeLimits, InputDecoder, OutputEncoder};
@@ -24,10 +25,14 @@ use crate::sink::consumer::{self as sink, SinkSettings, SinkTotals};
 pub const PARTIALS: &str = "shop.internal.partials";
 pub const CHANGELOG: &str = "shopstream-state-changelog";
 pub const GROUP: &str = "shopstream";
+pub const MERGE_GROUP: &str = "shopstream-merge";
+pub const MERGE_CHANGELOG: &str = "shopstream-merge-changelog";
 
 /// A started pipeline; `stop` ends it cleanly.
 pub struct Pipeline {
     stop_processor: Arc<AtomicBool>,
+    stop_merge: Arc<AtomicBool>,
+    merge: std::thread::JoinHandle<Result<Stage2Totals>>,
     stop_sink: watch::Sender<bool>,
     processor: std::thread::JoinHandle<Result<Stage1Totals>>,
     sink: Option<JoinHandle<Result<SinkTotals>>>,
@@ -124,13 +129,14 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
         partials: PARTIALS.into(),
         changelog: CHANGELOG.into(),
         guarantee: config.processing.guarantee,
-        engine: opts.engine,
+        engine: opts.engine.clone(),
         restore_timeout: Duration::from_secs(120),
     };
     let interval = Duration::from_millis(config.processing.commit_interval_ms);
+    let settings_engine = opts.engine;
     let member = config.processing.static_membership.then(|| txn_id.clone());
     let stop = stop_processor.clone();
-    let (b, d) = (base.clone(), decoder.clone());
+    let (b, d, enc) = (base.clone(), decoder.clone(), encoder.clone());
     let processor = std::thread::Builder::new()
         .name("stage1".into())
         .spawn(move || {
@@ -148,25 +154,72 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                 b.clone(),
                 producer,
                 d,
-                encoder,
+                enc,
                 catalog,
                 handle,
                 partials,
                 tasks,
             );
-            processor::run(&b, GROUP, member.as_deref(), stage, interval, stop)
+            let topics = [TRANSACTIONS.to_string(), EVENTS.to_string()];
+            processor::run(&b, GROUP, member.as_deref(), &topics, stage, interval, stop)
+                .map(|s| s.totals)
         })?;
+    let stop_merge = Arc::new(AtomicBool::new(false));
+    let merge = {
+        let (b, stop, handle) = (
+            base.clone(),
+            stop_merge.clone(),
+            tokio::runtime::Handle::current(),
+        );
+        let encoder = encoder.clone();
+        let engine = settings_engine.clone();
+        let txn_id = format!(
+            "{}-{}-merge",
+            config.processing.transactional_id_prefix, config.processing.instance_id
+        );
+        let member = config.processing.static_membership.then(|| txn_id.clone());
+        std::thread::Builder::new()
+            .name("stage2".into())
+            .spawn(move || {
+                let producer = producer::create(&b, eos.then_some(txn_id.as_str()))?;
+                let stage = Stage2::new(
+                    b.clone(),
+                    producer,
+                    encoder,
+                    handle,
+                    engine,
+                    PARTIALS.into(),
+                    MERGE_CHANGELOG.into(),
+                    tasks as u32,
+                    eos,
+                );
+                processor::run(
+                    &b,
+                    MERGE_GROUP,
+                    member.as_deref(),
+                    &[PARTIALS.to_string()],
+                    stage,
+                    interval,
+                    stop,
+                )
+                .map(|s| s.totals)
+            })?
+    };
     let (stop_sink, rx) = watch::channel(false);
     let sink = opts.sink_pg.map(|pg| {
         let mut settings = SinkSettings::pipeline(pg);
-        settings.static_member = config
-            .processing
-            .static_membership
-            .then(|| format!("{}-{}-sink", config.processing.transactional_id_prefix, config.processing.instance_id));
+        settings.static_member = config.processing.static_membership.then(|| {
+            format!(
+                "{}-{}-sink",
+                config.processing.transactional_id_prefix, config.processing.instance_id
+            )
+        });
         tokio::spawn(sink::run(base.clone(), decoder.clone(), settings, rx))
     });
     Ok(Pipeline {
         stop_processor,
+        stop_merge,
+        merge,
         stop_sink,
         processor,
         sink,
@@ -175,16 +228,29 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
 
 impl Pipeline {
     pub fn processor_finished(&self) -> bool {
-        self.processor.is_finished()
+        self.processor.is_finished() || self.merge.is_finished()
     }
 
-    /// Stops stage 1 (committing its open interval), then lets the sink drain and stop.
+    /// Stops stage 1 (committing its open interval), gives stage 2 the time to merge the
+    /// last partials and stops it, then lets the sink drain and stop.
     pub async fn stop(self) -> Result<(Stage1Totals, Option<SinkTotals>)> {
         self.stop_processor.store(true, Ordering::Relaxed);
         let p = self.processor;
         let totals = tokio::task::spawn_blocking(move || p.join())
             .await?
             .map_err(|_| anyhow::anyhow!("stage-1 thread panicked"))??;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        self.stop_merge.store(true, Ordering::Relaxed);
+        let m = self.merge;
+        let merged = tokio::task::spawn_blocking(move || m.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("stage-2 thread panicked"))??;
+        tracing::info!(
+            consumed = merged.consumed,
+            kpi_rows = merged.kpi_rows,
+            commits = merged.commits,
+            "stage 2 stopped"
+        );
         let _ = self.stop_sink.send(true);
         let sink = match self.sink {
             Some(h) => Some(h.await??),

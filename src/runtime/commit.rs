@@ -1,26 +1,19 @@
 //! Ending a stage-1 commit interval: processing-time work (partition idleness, early
 //! results), changelog flushes, watermark marks for stage 2, then the commit itself —
-//! a Kafka transaction with the consumed offsets (exactly-once) or a producer flush and a
-//! synchronous offset commit (at-least-once). Transaction errors are classified as
-//! librdkafka prescribes: retriable ⇒ retry the commit, abortable ⇒ abort and rewind,
-//! fatal (e.g. fenced by a newer instance) ⇒ error out of the process.
+//! a Kafka transaction with the consumed offsets (exactly-once, see `txn`) or a producer
+//! flush and a synchronous offset commit (at-least-once).
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{error, warn};
 
 use super::changelog::seq_metadata;
 use super::partials::PartialMessage;
 use super::stage1::{now_ms, Stage1};
-use super::watermarks;
-
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+use super::{txn, watermarks};
 
 impl Stage1 {
     /// Ends the current interval and commits it.
@@ -70,10 +63,18 @@ impl Stage1 {
         }
         let offsets = self.offsets_to_commit()?;
         if self.eos() {
-            self.commit_transaction(consumer, &offsets)
+            self.in_txn = false;
+            match txn::commit(&*self.producer, consumer, &offsets)? {
+                txn::Outcome::Committed => self.totals.commits += 1,
+                txn::Outcome::Aborted => {
+                    self.totals.aborts += 1;
+                    self.drop_all_tasks();
+                }
+            }
+            Ok(())
         } else {
             self.producer
-                .flush(TXN_TIMEOUT)
+                .flush(txn::TXN_TIMEOUT)
                 .context("flushing the producer before the offset commit")?;
             let failures = self.producer.context().failures.swap(0, Ordering::Relaxed);
             if failures > 0 {
@@ -118,90 +119,33 @@ impl Stage1 {
     }
 
     fn offsets_to_commit(&self) -> Result<TopicPartitionList> {
-        let mut tpl = TopicPartitionList::new();
-        for (p, task) in self.tasks() {
+        let mut next = Vec::new();
+        for (_, task) in self.tasks() {
             let meta = seq_metadata(task.flush_seq());
-            for (tp, next) in task.next_offsets() {
-                let mut e = tpl.add_partition(&tp.topic, tp.partition);
-                e.set_offset(Offset::Offset(next))
-                    .map_err(|e| anyhow!("task {p}: {e}"))?;
-                e.set_metadata(meta.clone());
+            for (tp, offset) in task.next_offsets() {
+                next.push((tp.topic, tp.partition, offset, meta.clone()));
             }
         }
-        Ok(tpl)
+        txn::offsets_with_metadata(
+            next.iter()
+                .map(|(t, p, o, m)| (t.as_str(), *p, *o, m.clone())),
+        )
     }
 
-    fn commit_transaction<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        offsets: &TopicPartitionList,
-    ) -> Result<()> {
-        let started = std::time::Instant::now();
-        let cgm = consumer
-            .group_metadata()
-            .ok_or_else(|| anyhow!("no consumer group metadata (not subscribed?)"))?;
-        let mut result = self
-            .producer
-            .send_offsets_to_transaction(offsets, &cgm, TXN_TIMEOUT)
-            .and_then(|_| self.producer.commit_transaction(TXN_TIMEOUT));
-        for _ in 0..5 {
-            match &result {
-                Err(KafkaError::Transaction(e)) if e.is_retriable() && !e.txn_requires_abort() => {
-                    warn!(error = %e, "retriable commit error; retrying");
-                    result = self.producer.commit_transaction(TXN_TIMEOUT);
-                }
-                _ => break,
-            }
-        }
-        match result {
-            Ok(()) => {
-                self.in_txn = false;
-                self.totals.commits += 1;
-                metrics::histogram!("shopstream_txn_commit_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                Ok(())
-            }
-            Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
-                warn!(error = %e, "abortable transaction error: aborting and rewinding to the committed offsets");
-                self.abort_and_rewind(consumer)
-            }
-            Err(e) => {
-                error!(error = %e, "fatal transaction error");
-                Err(anyhow!("fatal transaction error (fenced by another instance with the same transactional.id, or the broker refused the transaction): {e}"))
-            }
-        }
-    }
-
-    /// Aborts the open transaction, forgets all task state (it is restored from the
-    /// committed changelog on next use) and seeks every assigned partition back to the
-    /// group's committed offset.
+    /// Aborts the open transaction, forgets all task state (restored from the committed
+    /// changelog on next use) and rewinds the consumer to the committed offsets.
     pub fn abort_and_rewind<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<()> {
         if self.in_txn {
             self.producer
-                .abort_transaction(TXN_TIMEOUT)
+                .abort_transaction(txn::TXN_TIMEOUT)
                 .context("abort_transaction")?;
             self.in_txn = false;
         }
         self.totals.aborts += 1;
         self.drop_all_tasks();
-        let assignment = consumer.assignment().context("assignment")?;
-        let committed = consumer
-            .committed_offsets(assignment, Duration::from_secs(10))
-            .context("committed offsets")?;
-        let mut seek = TopicPartitionList::new();
-        for e in committed.elements() {
-            let to = match e.offset() {
-                Offset::Offset(o) => Offset::Offset(o),
-                _ => Offset::Beginning,
-            };
-            seek.add_partition_offset(e.topic(), e.partition(), to)?;
-        }
-        consumer
-            .seek_partitions(seek, Duration::from_secs(10))
-            .context("rewinding to the committed offsets")?;
-        Ok(())
+        txn::rewind(consumer)
     }
 }

@@ -12,5 +12,7 @@ pub mod partials;
 pub mod processor;
 pub mod producer;
 pub mod stage1;
+pub mod stage2;
 pub mod topics;
+pub mod txn;
 pub mod watermarks;

@@ -1,6 +1,7 @@
-//! The stage-1 processor: one consumer in group `shopstream` (cooperative-sticky,
-//! auto-commit off, read_committed) over shop.transactions and shop.events, driven from a
-//! dedicated thread because librdkafka's transaction calls block. The consumer context
+//! The consume loop shared by both stages: one consumer in the stage's group
+//! (cooperative-sticky, auto-commit off, read_committed, optionally a static member),
+//! driven from a dedicated thread because librdkafka's transaction calls block. A
+//! [`Stage`] processes each record and commits on the interval. The consumer context
 //! commits the open interval in the revoke callback — on this same thread, inside `poll` —
 //! so partitions never move with uncommitted work; a lost assignment aborts instead.
 
@@ -14,17 +15,33 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::ClientConfig;
 use tracing::{error, info};
 
-use super::stage1::{Stage1, Stage1Totals};
+use rdkafka::message::BorrowedMessage;
 
-/// Shares the stage-1 state with the rebalance callback.
-struct ProcessorContext {
-    stage: Arc<Mutex<Option<Stage1>>>,
+/// One stage of the pipeline as the consume loop drives it.
+pub trait Stage: Send + 'static {
+    /// Processes one consumed record.
+    fn process<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        m: &BorrowedMessage<'_>,
+    ) -> Result<()>;
+    /// Ends the interval: commits everything processed so far with its offsets.
+    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()>;
+    /// Aborts the open interval and rewinds to the committed offsets.
+    fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()>;
+    /// Forgets the state of revoked partitions (after their work was committed).
+    fn drop_partitions(&mut self, partitions: Vec<i32>);
+}
+
+/// Shares the stage state with the rebalance callback.
+struct ProcessorContext<S> {
+    stage: Arc<Mutex<Option<S>>>,
     failure: Mutex<Option<anyhow::Error>>,
 }
 
-impl ClientContext for ProcessorContext {}
+impl<S: Stage> ClientContext for ProcessorContext<S> {}
 
-impl ConsumerContext for ProcessorContext {
+impl<S: Stage> ConsumerContext for ProcessorContext<S> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
@@ -46,7 +63,7 @@ impl ConsumerContext for ProcessorContext {
             );
             stage.commit(consumer)
         };
-        stage.drop_tasks(revoked);
+        stage.drop_partitions(revoked);
         if let Err(e) = result {
             error!(error = %format!("{e:#}"), "commit on revoke failed");
             if let Ok(mut f) = self.failure.lock() {
@@ -56,25 +73,23 @@ impl ConsumerContext for ProcessorContext {
     }
 }
 
-/// Runs stage 1 until `stop` is raised (then commits the open interval) or a fatal error.
-pub fn run(
+/// Runs `stage` on `topics` until `stop` is raised (then commits the open interval) or a
+/// fatal error; returns the stage.
+pub fn run<S: Stage>(
     base: &ClientConfig,
     group: &str,
     static_member: Option<&str>,
-    stage: Stage1,
+    topics: &[String],
+    stage: S,
     commit_interval: Duration,
     stop: Arc<AtomicBool>,
-) -> Result<Stage1Totals> {
-    let topics = [
-        stage.settings.transactions.clone(),
-        stage.settings.events.clone(),
-    ];
+) -> Result<S> {
     let shared = Arc::new(Mutex::new(Some(stage)));
     let mut config = base.clone();
     if let Some(id) = static_member {
         config.set("group.instance.id", id);
     }
-    let consumer: BaseConsumer<ProcessorContext> = config
+    let consumer: BaseConsumer<ProcessorContext<S>> = config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -85,7 +100,7 @@ pub fn run(
             stage: shared.clone(),
             failure: Mutex::new(None),
         })
-        .context("creating the stage-1 consumer")?;
+        .with_context(|| format!("creating the consumer of group {group}"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&names)
@@ -116,18 +131,17 @@ pub fn run(
             next_commit = Instant::now() + commit_interval;
         }
     }
-    let mut g = lock(&shared)?;
-    let stage = g.as_mut().expect("present until the end");
-    stage.commit(&consumer)?;
-    let totals = stage.totals;
-    drop(g);
-    // Leave the group now so partitions move at once (the revoke callback has nothing left
-    // to commit).
+    lock(&shared)?
+        .as_mut()
+        .expect("present until the end")
+        .commit(&consumer)?;
+    // Leave the group now so partitions move at once (the revoke callback finds no state
+    // and has nothing left to commit).
+    let stage = lock(&shared)?.take().expect("present until the end");
     consumer.unsubscribe();
-    shared.lock().map_err(|_| anyhow!("poisoned"))?.take();
-    Ok(totals)
+    Ok(stage)
 }
 
-fn lock(s: &Mutex<Option<Stage1>>) -> Result<std::sync::MutexGuard<'_, Option<Stage1>>> {
-    s.lock().map_err(|_| anyhow!("stage-1 state poisoned"))
+fn lock<S>(s: &Mutex<Option<S>>) -> Result<std::sync::MutexGuard<'_, Option<S>>> {
+    s.lock().map_err(|_| anyhow!("stage state poisoned"))
 }

@@ -406,3 +406,25 @@ pub fn rejection(e: &DecodeError) -> Rejection {
         reason => Rejection::new(reason, "decode", e.detail()),
     }
 }
+
+impl super::processor::Stage for Stage1 {
+    fn process<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        m: &BorrowedMessage<'_>,
+    ) -> Result<()> {
+        Stage1::process(self, consumer, m)
+    }
+
+    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        Stage1::commit(self, consumer)
+    }
+
+    fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        Stage1::abort_and_rewind(self, consumer)
+    }
+
+    fn drop_partitions(&mut self, partitions: Vec<i32>) {
+        self.drop_tasks(partitions)
+    }
+}

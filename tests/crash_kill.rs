@@ -84,7 +84,7 @@ fn spawn_run(config: &Path, log: &Path) -> Child {
 }
 
 async fn crash_test(guarantee: &str) {
-    let records = env_usize("SHOPSTREAM_CRASH_RECORDS", 30_000);
+    let records = env_usize("SHOPSTREAM_CRASH_RECORDS", 48_000);
     let kills = env_usize("SHOPSTREAM_CRASH_KILLS", 5);
     let t0 = Instant::now();
     let k = MockKafka::with_topics(3);
@@ -153,12 +153,13 @@ async fn crash_test(guarantee: &str) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(99);
     let mut done_kills = 0;
     let mut rows = 0;
+    let mut kills_mid_stream = 0;
     while done_kills < kills {
         let mut child = spawn_run(&config, &log);
         // Kill mid-stream: once this incarnation has written rows, at a random moment.
         let started = Instant::now();
         while count("SELECT count(*) FROM fact_orders").await <= rows
-            && started.elapsed() < Duration::from_secs(60)
+            && started.elapsed() < Duration::from_secs(25)
         {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -169,9 +170,11 @@ async fn crash_test(guarantee: &str) {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         }
+        let mid_stream = !producing.is_finished();
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         done_kills += 1;
+        kills_mid_stream += usize::from(mid_stream);
         rows = count("SELECT count(*) FROM fact_orders").await;
         eprintln!(
             "kill {done_kills} at {:?} ({:?} after start): fact_orders has {rows} rows",
@@ -216,7 +219,7 @@ async fn crash_test(guarantee: &str) {
         .filter_map(|v| v["fields"]["restore_ms"].as_u64())
         .collect();
     eprintln!(
-        "crash test ({guarantee}): {records} records in, {kills} kills, {} fact_orders rows checked, {dq} dq_rejects, \
+        "crash test ({guarantee}): {records} records in, {kills} kills ({kills_mid_stream} while input was arriving), {} fact_orders rows checked, {dq} dq_rejects, \
          missing {}, extra {}, task restores {} (max {} ms)",
         got.len(),
         valid.difference(&got).count(),

@@ -224,3 +224,13 @@ CREATE TABLE IF NOT EXISTS kpi_alerts (
     metrics          jsonb NOT NULL,
     PRIMARY KEY (window_start, window_end, dimension)
 );
+
+CREATE TABLE IF NOT EXISTS kpi_activity (
+    window_start     timestamptz NOT NULL,
+    window_end       timestamptz NOT NULL,
+    dimension        text NOT NULL,
+    status           text NOT NULL,
+    revision         bigint NOT NULL,
+    metrics          jsonb NOT NULL,
+    PRIMARY KEY (window_start, window_end, dimension)
+);

@@ -27,6 +27,7 @@ pub const KPI_FAMILIES: &[(&str, &str)] = &[
     ("payments", "payment-method mix"),
     ("funnel", "funnel conversion and cart abandonment"),
     ("sessions", "active users and sessions"),
+    ("activity", "active customers and events per window"),
     ("customers", "RFM segment and lifetime value per customer"),
     ("quality", "data-quality score per window"),
     (

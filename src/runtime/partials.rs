@@ -31,3 +31,31 @@ impl PartialMessage {
         serde_json::from_slice(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::subjects::KPI_FAMILIES;
+    use crate::engine::kpi;
+
+    #[test]
+    fn every_engine_family_has_a_topic_and_a_table() {
+        for family in [kpi::REVENUE, kpi::ACTIVITY, kpi::QUALITY] {
+            assert!(KPI_FAMILIES.iter().any(|(f, _)| *f == family), "{family}");
+            assert!(
+                crate::sink::migrate::kpi_table(family).is_some(),
+                "{family}"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let m = PartialMessage::Watermark {
+            task: 2,
+            tasks: 6,
+            watermark: 1_700_000_000_000,
+        };
+        assert_eq!(PartialMessage::from_json(&m.to_json()).unwrap(), m);
+    }
+}

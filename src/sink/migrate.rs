@@ -13,17 +13,18 @@ const LOCK_KEY: i64 = 0x5350_5354_524d; // "SPSTRM"
 
 /// Applies every migration not yet recorded in `schema_migrations`; returns how many ran.
 pub async fn migrate(client: &mut Client) -> Result<usize> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version integer PRIMARY KEY,
-                 applied_at timestamptz NOT NULL DEFAULT now())",
-        )
-        .await
-        .context("creating schema_migrations")?;
     let tx = client.transaction().await?;
+    // Everything, the bookkeeping table included, under the lock: concurrent
+    // `CREATE TABLE IF NOT EXISTS` can otherwise collide in the catalog.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await
+    .context("creating schema_migrations")?;
     let mut applied = 0;
     for (version, sql) in MIGRATIONS {
         let done = tx

@@ -212,6 +212,9 @@ async fn crash_test(guarantee: &str) {
     let extra: Vec<_> = got.difference(&valid).take(5).collect();
     let dq = count("SELECT count(*) FROM dq_rejects").await;
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    if let Ok(keep) = std::env::var("SHOPSTREAM_CRASH_LOG") {
+        std::fs::write(format!("{keep}.{guarantee}"), &log_text).unwrap();
+    }
     let restores: Vec<u64> = log_text
         .lines()
         .filter(|l| l.contains("task restored"))

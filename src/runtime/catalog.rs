@@ -40,10 +40,16 @@ impl Catalog {
     }
 
     pub fn upsert(&self, p: Product) {
-        match self.products.get(&p.product_id) {
-            Some(old) if old.updated_at > p.updated_at => {}
-            _ => {
-                self.products.insert(p.product_id.clone(), p);
+        // One entry guard for the compare and the write: holding a read guard from `get`
+        // while inserting into the same shard would deadlock.
+        match self.products.entry(p.product_id.clone()) {
+            dashmap::Entry::Occupied(mut e) => {
+                if e.get().updated_at <= p.updated_at {
+                    e.insert(p);
+                }
+            }
+            dashmap::Entry::Vacant(e) => {
+                e.insert(p);
             }
         }
     }

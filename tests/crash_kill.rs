@@ -23,6 +23,7 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use shopstream::generator::{self, GenerateArgs};
 use support::kafka::MockKafka;
+use support::oracle::{check_revenue_windows, expected};
 use support::{shopstream, EmbeddedPostgres};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -30,36 +31,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
-    let truth = std::fs::read_to_string(dir.join("truth.jsonl")).unwrap();
-    let mut invalid_ids = BTreeSet::new();
-    let mut invalid = 0;
-    for line in truth.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if v["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l.as_str().unwrap().starts_with("invalid:"))
-        {
-            invalid += 1;
-            if let Some(id) = v["transaction_id"].as_str() {
-                invalid_ids.insert(id.to_string());
-            }
-        }
-    }
-    let txs = std::fs::read_to_string(dir.join("shop.transactions.jsonl")).unwrap();
-    let valid = txs
-        .lines()
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["value"]["transaction_id"].as_str().map(str::to_string)
-        })
-        .filter(|id| !invalid_ids.contains(id))
-        .collect();
-    (valid, invalid)
 }
 
 fn spawn_run(config: &Path, log: &Path) -> Child {
@@ -242,6 +213,11 @@ async fn crash_test(guarantee: &str) {
         dq, invalid,
         "every invalid record exactly once in dq_rejects"
     );
+    let windows = check_revenue_windows(&client).await;
+    eprintln!(
+        "crash test ({guarantee}): {windows} closed minute revenue windows equal the recomputation"
+    );
+    assert!(windows > 0, "at least one closed minute window");
 }
 
 #[tokio::test(flavor = "multi_thread")]

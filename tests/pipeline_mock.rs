@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -17,39 +16,8 @@ use shopstream::config::{Config, Guarantee, Secrets};
 use shopstream::generator::{self, GenerateArgs};
 use shopstream::runtime::app::{self, PipelineOptions};
 use support::kafka::MockKafka;
+use support::oracle::expected;
 use support::EmbeddedPostgres;
-
-/// Expected results from the generator's own files: (valid unique transaction ids,
-/// number of invalid records).
-fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
-    let truth = std::fs::read_to_string(dir.join("truth.jsonl")).unwrap();
-    let mut invalid_ids = BTreeSet::new();
-    let mut invalid = 0;
-    for line in truth.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let labels = v["labels"].as_array().unwrap();
-        if labels
-            .iter()
-            .any(|l| l.as_str().unwrap().starts_with("invalid:"))
-        {
-            invalid += 1;
-            if let Some(id) = v["transaction_id"].as_str() {
-                invalid_ids.insert(id.to_string());
-            }
-        }
-    }
-    let mut valid = BTreeSet::new();
-    let txs = std::fs::read_to_string(dir.join("shop.transactions.jsonl")).unwrap();
-    for line in txs.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if let Some(id) = v["value"]["transaction_id"].as_str() {
-            if !invalid_ids.contains(id) {
-                valid.insert(id.to_string());
-            }
-        }
-    }
-    (valid, invalid)
-}
 
 async fn run_pipeline(guarantee: Guarantee) {
     let guarantee_name = guarantee;
@@ -161,39 +129,9 @@ async fn run_pipeline(guarantee: Guarantee) {
 
     // Stage 2's global revenue rows of every closed minute window equal PostgreSQL's own
     // recomputation from the orders (the batch oracle over the same accepted records).
-    let rows = client
-        .query(
-            "SELECT k.window_start::text, k.status,
-                    k.metrics->>'revenue', k.metrics->>'orders', k.metrics->>'unique_customers',
-                    coalesce(sum(o.amount) FILTER (WHERE o.status = 'completed'), 0)::text,
-                    (count(*) FILTER (WHERE o.status = 'completed'))::text,
-                    (count(DISTINCT o.customer_id) FILTER (WHERE o.status = 'completed'))::text
-             FROM kpi_revenue k
-             LEFT JOIN fact_orders o
-               ON o.event_time >= k.window_start AND o.event_time < k.window_end
-             WHERE k.dimension = 'all' AND k.window_end - k.window_start = interval '1 minute'
-             GROUP BY k.window_start, k.status, k.metrics",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert!(!rows.is_empty(), "at least one closed minute window");
-    for r in &rows {
-        let got: (String, String, String) = (r.get(2), r.get(3), r.get(4));
-        let want: (String, String, String) = (r.get(5), r.get(6), r.get(7));
-        let norm = |v: &str| v.parse::<rust_decimal::Decimal>().unwrap().normalize();
-        assert_eq!(
-            (norm(&got.0), norm(&got.1), norm(&got.2)),
-            (norm(&want.0), norm(&want.1), norm(&want.2)),
-            "window {} ({})",
-            r.get::<_, String>(0),
-            r.get::<_, String>(1)
-        );
-    }
-    eprintln!(
-        "{guarantee_name:?}: {} closed minute windows equal the recomputation",
-        rows.len()
-    );
+    let windows = support::oracle::check_revenue_windows(&client).await;
+    assert!(windows > 0, "at least one closed minute window");
+    eprintln!("{guarantee_name:?}: {windows} closed minute windows equal the recomputation");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -138,12 +138,7 @@ impl Stage1 {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<()> {
-        if self.in_txn {
-            self.producer
-                .abort_transaction(txn::TXN_TIMEOUT)
-                .context("abort_transaction")?;
-            self.in_txn = false;
-        }
+        txn::abort(&*self.producer, &mut self.in_txn)?;
         self.totals.aborts += 1;
         self.drop_all_tasks();
         txn::rewind(consumer)

@@ -315,12 +315,7 @@ impl Stage for Stage2 {
     }
 
     fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
-        if self.in_txn {
-            self.producer
-                .abort_transaction(txn::TXN_TIMEOUT)
-                .context("abort_transaction")?;
-            self.in_txn = false;
-        }
+        txn::abort(&*self.producer, &mut self.in_txn)?;
         self.totals.aborts += 1;
         self.mergers.clear();
         txn::rewind(consumer)

@@ -69,6 +69,20 @@ pub fn commit<P: Producer<Ctx>, Ctx: rdkafka::producer::ProducerContext, C: Cons
     }
 }
 
+/// Aborts the open transaction, if there is one.
+pub fn abort<P: Producer<Ctx>, Ctx: rdkafka::producer::ProducerContext>(
+    producer: &P,
+    in_txn: &mut bool,
+) -> Result<()> {
+    if *in_txn {
+        producer
+            .abort_transaction(TXN_TIMEOUT)
+            .context("abort_transaction")?;
+        *in_txn = false;
+    }
+    Ok(())
+}
+
 /// Seeks every assigned partition back to the group's committed offset (the beginning
 /// where nothing is committed).
 pub fn rewind<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Result<()> {

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod kafka;
+pub mod oracle;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;

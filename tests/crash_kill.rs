@@ -100,7 +100,8 @@ async fn crash_test(guarantee: &str) {
         f,
         "[kafka]\nbootstrap_servers = \"{}\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
          [postgres]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"shop\"\ndbname = \"shop\"\nsslmode = \"disable\"\n\
-         [processing]\nguarantee = \"{guarantee}\"\n[metrics]\nlisten = \"\"\n",
+         [processing]\nguarantee = \"{guarantee}\"\n[metrics]\nlisten = \"\"\n\
+         [engine.watermark]\nidle_timeout_ms = 2000\n",
         k.bootstrap(),
         pg.port()
     )
@@ -160,6 +161,7 @@ async fn crash_test(guarantee: &str) {
     while started.elapsed() < Duration::from_secs(180) {
         if count("SELECT count(*) FROM fact_orders").await >= valid.len()
             && count("SELECT count(*) FROM dq_rejects").await >= invalid
+            && count("SELECT count(*) FROM kpi_revenue WHERE status <> 'early'").await > 0
         {
             break;
         }

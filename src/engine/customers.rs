@@ -1,29 +1,110 @@
 //! An exact set of distinct customers for "unique customers" / "active users" KPIs. Within
-//! a task it holds the ids themselves (compact: 16 bytes for UUID ids), so the count is
-//! exact. Because inputs are partitioned by customer_id, the customer sets of different
-//! tasks are disjoint: the stage-2 merger, which only sees counts, can therefore add them.
-//! A set that has been merged with a count becomes a count (`merge` is union for two id
-//! sets and addition otherwise, both commutative and associative on disjoint inputs).
+//! a task it holds the customers' task-local numbers ([`MemberId`], see `interner.rs`), so
+//! the count is exact and a lookup is a bit test or one integer hash probe. Because inputs
+//! are partitioned by customer_id, the customer sets of different tasks are disjoint: the
+//! stage-2 merger, which only sees counts, can therefore add them. A set that has been
+//! merged with a count becomes a count (`merge` is union for two id sets of one task and
+//! addition otherwise, both commutative and associative on disjoint inputs).
 //!
-//! Members are kept in insertion order so the changelog can carry them incrementally: the
-//! serde form of a set holds no members (only the count form holds its number); members
-//! travel as append-only segments (`take_new_members`), so a commit writes only the
-//! customers added since the previous one instead of the whole set.
+//! Members are also kept in insertion order so the changelog can carry them incrementally:
+//! the serde form of a set holds no members (only the count form holds its number);
+//! members travel as append-only segments of customer-id strings (`take_new_members`, the
+//! operator resolves the numbers through the interner), so a commit writes only the
+//! customers added since the previous one instead of the whole set. The membership index
+//! is a hash set while the set is sparse among the task's ids and a bitmap once it holds
+//! at least 1/32 of them (then the bitmap costs at most 4 bytes per member).
 
-use indexmap::IndexSet;
+use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 
-use super::dedup::id::{CompactId, CompactRef};
+use super::interner::MemberId;
+
+/// Membership index of an id set.
+#[derive(Debug, Clone)]
+enum Index {
+    Sparse(HashSet<MemberId, ahash::RandomState>),
+    Dense(Vec<u64>),
+}
+
+/// Members below which a set always stays sparse.
+const DENSE_MIN: usize = 64;
+
+/// Distinct customers of one task, as interned ids.
+#[derive(Debug, Clone)]
+pub struct IdSet {
+    /// Every member, in insertion order.
+    members: Vec<MemberId>,
+    index: Index,
+    /// The largest member (sizes the bitmap when the set turns dense).
+    max: MemberId,
+    /// Members before this index were already handed to the changelog.
+    flushed: usize,
+}
+
+impl Default for IdSet {
+    fn default() -> Self {
+        IdSet {
+            members: Vec::new(),
+            index: Index::Sparse(HashSet::with_hasher(ahash::RandomState::new())),
+            max: 0,
+            flushed: 0,
+        }
+    }
+}
+
+impl IdSet {
+    /// Adds `id`; returns whether it was new.
+    #[inline]
+    fn insert(&mut self, id: MemberId) -> bool {
+        let new = match &mut self.index {
+            Index::Dense(bits) => {
+                let (w, b) = ((id / 64) as usize, 1u64 << (id % 64));
+                if w >= bits.len() {
+                    bits.resize(w + 1, 0);
+                }
+                let new = bits[w] & b == 0;
+                bits[w] |= b;
+                new
+            }
+            Index::Sparse(set) => set.insert(id),
+        };
+        if new {
+            self.members.push(id);
+            self.max = self.max.max(id);
+            if let Index::Sparse(_) = self.index {
+                let n = self.members.len();
+                if n >= DENSE_MIN && n * 32 >= self.max as usize {
+                    self.densify();
+                }
+            }
+        }
+        new
+    }
+
+    fn densify(&mut self) {
+        let mut bits = vec![0u64; self.max as usize / 64 + 1];
+        for &id in &self.members {
+            bits[(id / 64) as usize] |= 1 << (id % 64);
+        }
+        self.index = Index::Dense(bits);
+    }
+
+    #[inline]
+    fn contains(&self, id: MemberId) -> bool {
+        match &self.index {
+            Index::Dense(bits) => bits
+                .get((id / 64) as usize)
+                .is_some_and(|w| w & (1 << (id % 64)) != 0),
+            Index::Sparse(set) => set.contains(&id),
+        }
+    }
+}
 
 /// Distinct customers: exact ids, or a count of disjoint ids after a cross-task merge.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(from = "Repr")]
 pub enum CustomerSet {
-    Ids {
-        set: IndexSet<CompactId, ahash::RandomState>,
-        /// Members before this index were already handed to the changelog.
-        flushed: usize,
-    },
+    Ids(IdSet),
     Count(u64),
 }
 
@@ -47,16 +128,19 @@ impl From<Repr> for CustomerSet {
 impl Serialize for CustomerSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            CustomerSet::Ids { .. } => Repr::Ids.serialize(s),
+            CustomerSet::Ids(_) => Repr::Ids.serialize(s),
             CustomerSet::Count(n) => Repr::Count(*n).serialize(s),
         }
     }
 }
 
+/// Set equality (ids of the same task).
 impl PartialEq for CustomerSet {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (CustomerSet::Ids { set: a, .. }, CustomerSet::Ids { set: b, .. }) => a == b,
+            (CustomerSet::Ids(a), CustomerSet::Ids(b)) => {
+                a.members.len() == b.members.len() && a.members.iter().all(|&m| b.contains(m))
+            }
             (CustomerSet::Count(a), CustomerSet::Count(b)) => a == b,
             _ => false,
         }
@@ -65,22 +149,17 @@ impl PartialEq for CustomerSet {
 
 impl Default for CustomerSet {
     fn default() -> Self {
-        CustomerSet::Ids {
-            set: IndexSet::with_hasher(ahash::RandomState::new()),
-            flushed: 0,
-        }
+        CustomerSet::Ids(IdSet::default())
     }
 }
 
 impl CustomerSet {
-    /// Adds a customer; allocates only for a new non-UUID id.
+    /// Adds a customer (its task-local id); never allocates per lookup.
     #[inline]
-    pub fn insert(&mut self, customer: CompactRef<'_>) {
+    pub fn insert(&mut self, customer: MemberId) {
         match self {
-            CustomerSet::Ids { set, .. } => {
-                if !set.contains(&customer) {
-                    set.insert(CompactId::from(&customer));
-                }
+            CustomerSet::Ids(set) => {
+                set.insert(customer);
             }
             // A count cannot tell whether this customer is new: only the stage-2 merger
             // holds counts, and it merges aggregates, never single records.
@@ -90,7 +169,7 @@ impl CustomerSet {
 
     pub fn len(&self) -> u64 {
         match self {
-            CustomerSet::Ids { set, .. } => set.len() as u64,
+            CustomerSet::Ids(set) => set.members.len() as u64,
             CustomerSet::Count(n) => *n,
         }
     }
@@ -101,33 +180,37 @@ impl CustomerSet {
 
     pub fn merge(&mut self, other: &CustomerSet) {
         match (&mut *self, other) {
-            (CustomerSet::Ids { set: a, .. }, CustomerSet::Ids { set: b, .. }) => {
-                a.extend(b.iter().cloned())
+            (CustomerSet::Ids(a), CustomerSet::Ids(b)) => {
+                for &m in &b.members {
+                    a.insert(m);
+                }
             }
             _ => *self = CustomerSet::Count(self.len() + other.len()),
         }
     }
 
     /// Appends the members added since the last call and marks them handed over.
-    pub fn take_new_members(&mut self, out: &mut Vec<String>) {
-        if let CustomerSet::Ids { set, flushed } = self {
-            out.extend(set.iter().skip(*flushed).map(CompactId::to_string_lossless));
-            *flushed = set.len();
+    pub fn take_new_members(&mut self, out: &mut Vec<MemberId>) {
+        if let CustomerSet::Ids(set) = self {
+            out.extend_from_slice(&set.members[set.flushed..]);
+            set.flushed = set.members.len();
         }
     }
 
-    /// Appends every member.
-    pub fn all_members(&self, out: &mut Vec<String>) {
-        if let CustomerSet::Ids { set, .. } = self {
-            out.extend(set.iter().map(CompactId::to_string_lossless));
+    /// Appends every member, in insertion order.
+    pub fn all_members(&self, out: &mut Vec<MemberId>) {
+        if let CustomerSet::Ids(set) = self {
+            out.extend_from_slice(&set.members);
         }
     }
 
     /// Adds restored members (already in the changelog).
-    pub fn restore_members(&mut self, members: &[String]) {
-        if let CustomerSet::Ids { set, flushed } = self {
-            set.extend(members.iter().map(|m| CompactId::new(m)));
-            *flushed = set.len();
+    pub fn restore_members(&mut self, members: &[MemberId]) {
+        if let CustomerSet::Ids(set) = self {
+            for &m in members {
+                set.insert(m);
+            }
+            set.flushed = set.members.len();
         }
     }
 }
@@ -139,26 +222,18 @@ mod tests {
     #[test]
     fn counts_distinct_hands_over_new_members_and_round_trips() {
         let mut s = CustomerSet::default();
-        let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
-        for c in ["a", "b", "a", uuid, uuid] {
-            s.insert(CompactRef::new(c));
+        for c in [7, 3, 7, 1_000_000, 1_000_000] {
+            s.insert(c);
         }
         assert_eq!(s.len(), 3);
         let mut members = Vec::new();
         s.take_new_members(&mut members);
-        assert_eq!(
-            members,
-            vec!["a".to_owned(), "b".to_owned(), uuid.to_owned()]
-        );
-        s.insert(CompactRef::new("z"));
-        s.insert(CompactRef::new("a"));
+        assert_eq!(members, vec![7, 3, 1_000_000]);
+        s.insert(9);
+        s.insert(7);
         let mut more = Vec::new();
         s.take_new_members(&mut more);
-        assert_eq!(
-            more,
-            vec!["z".to_owned()],
-            "only new members are handed over"
-        );
+        assert_eq!(more, vec![9], "only new members are handed over");
         members.extend(more);
         let json = serde_json::to_string(&s).unwrap();
         let mut back: CustomerSet = serde_json::from_str(&json).unwrap();
@@ -166,13 +241,43 @@ mod tests {
         back.restore_members(&members);
         assert_eq!(back, s);
         let mut t = CustomerSet::default();
-        t.insert(CompactRef::new("b"));
-        t.insert(CompactRef::new("c"));
+        t.insert(3);
+        t.insert(4);
         let mut u = s.clone();
         u.merge(&t);
         assert_eq!(u.len(), 5, "union within a task");
         let mut c = CustomerSet::Count(2);
         c.merge(&s);
         assert_eq!(c.len(), 6, "disjoint tasks add up");
+    }
+
+    #[test]
+    fn sparse_and_dense_sets_agree_with_a_reference() {
+        // Dense ids (turn the set into a bitmap) and scattered ones (keep it sparse).
+        for (stride, turns_dense) in [(1u32, true), (997, false)] {
+            let mut s = CustomerSet::default();
+            let mut reference = std::collections::BTreeSet::new();
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let id = (x % 5_000) as u32 * stride;
+                s.insert(id);
+                reference.insert(id);
+            }
+            assert_eq!(s.len(), reference.len() as u64);
+            let CustomerSet::Ids(set) = &s else {
+                unreachable!()
+            };
+            assert_eq!(matches!(set.index, Index::Dense(_)), turns_dense);
+            for id in 0..5_000 * stride {
+                assert_eq!(set.contains(id), reference.contains(&id), "{id}");
+            }
+            let mut all = Vec::new();
+            s.all_members(&mut all);
+            all.sort_unstable();
+            assert_eq!(all, reference.into_iter().collect::<Vec<_>>());
+        }
     }
 }

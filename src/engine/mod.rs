@@ -2,7 +2,7 @@
 //! late records, accepted records and changelog entries out. [`Task`] is the stage-1
 //! state machine of one partition number; it is built from watermarks (`watermark`),
 //! window assigners (`window`), the generic window and session operators over mergeable
-//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), the KPI
+//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), per-task customer interning (`interner`), the KPI
 //! families (`families`) and the changelog format (`state`, `checkpoint`). Given the same
 //! inputs and `now` values, a task — or a task restored from its changelog — produces the
 //! same outputs; nothing here reads a clock, spawns a thread or takes a lock.
@@ -13,6 +13,7 @@ mod config;
 mod customers;
 pub mod dedup;
 mod families;
+mod interner;
 mod io;
 mod operator;
 pub mod session;
@@ -27,6 +28,7 @@ pub use config::{EngineConfig, WindowConfig};
 pub use customers::CustomerSet;
 pub use dedup::{DedupConfig, Deduplicator};
 pub use families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef, EVENT_TYPES};
+pub use interner::{Interner, MemberId};
 pub use io::{Accepted, Counters, Disposition, Input, Outputs};
 pub use operator::WindowOperator;
 pub use state::{

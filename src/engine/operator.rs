@@ -14,6 +14,7 @@ use std::hash::Hash;
 use hashbrown::{Equivalent, HashMap};
 
 use super::aggregate::{Aggregate, Dimension, EmitSink, ResultSlot};
+use super::interner::{Interner, MemberId};
 use super::state::{self, StateError};
 use super::window::{Window, WindowSpec};
 use crate::model::time::Millis;
@@ -218,11 +219,13 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
     }
 
     /// Writes every change since the last flush: results as values, their new distinct
-    /// members as a segment keyed by the flush sequence number `seq`, purged results as
-    /// tombstones. A result with many segments has them rewritten into one.
+    /// members (resolved to customer ids through `names`) as a segment keyed by the flush
+    /// sequence number `seq`, purged results as tombstones. A result with many segments
+    /// has them rewritten into one.
     pub fn flush(
         &mut self,
         seq: u64,
+        names: &Interner,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
         for key in self.tombstones.drain(..) {
@@ -255,7 +258,8 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
                     slot.agg.all_members(&mut members);
                 }
                 let key = Self::segment_key(&self.name, w, seq, k);
-                let value = state::to_json(&key, &members)?;
+                let mut value = Vec::with_capacity(members.len() * 16);
+                state::encode_names(members.iter().map(|&id| names.name(id)), &mut value);
                 out(key, Some(value));
                 slot.segments.push(seq);
             }
@@ -264,6 +268,18 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             out(key, Some(value));
         }
         Ok(())
+    }
+
+    /// Calls `f` with every member of every live result (to find interned ids in use).
+    pub fn for_each_member(&self, mut f: impl FnMut(MemberId)) {
+        let mut members = Vec::new();
+        for bucket in self.windows.values() {
+            for slot in bucket.slots.values() {
+                members.clear();
+                slot.agg.all_members(&mut members);
+                members.iter().for_each(|&m| f(m));
+            }
+        }
     }
 
     fn key_for(name: &str, w: Window, k: &K) -> Vec<u8> {
@@ -292,12 +308,15 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         key
     }
 
-    /// Writes the whole state (each result's members as one segment, number 0).
+    /// Writes the whole state (each result's members as one segment, number 0, sorted by
+    /// customer id so equal states give equal snapshots whatever their history).
     pub fn snapshot(
         &self,
+        names: &Interner,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
         let mut members = Vec::new();
+        let mut sorted: Vec<&str> = Vec::new();
         for (w, bucket) in &self.windows {
             let mut slots: Vec<_> = bucket.slots.iter().collect();
             slots.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -307,8 +326,13 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
                 let mut slot = slot.clone();
                 slot.segments.clear();
                 if !members.is_empty() {
+                    sorted.clear();
+                    sorted.extend(members.iter().map(|&id| names.name(id)));
+                    sorted.sort_unstable();
                     let key = Self::segment_key(&self.name, *w, 0, k);
-                    out(key.clone(), Some(state::to_json(&key, &members)?));
+                    let mut value = Vec::new();
+                    state::encode_names(sorted.iter().copied(), &mut value);
+                    out(key, Some(value));
                     slot.segments.push(0);
                 }
                 let key = Self::key_for(&self.name, *w, k);
@@ -327,16 +351,22 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             .is_some_and(|rest| rest.first() == Some(&b'/'))
     }
 
-    /// Applies one restored changelog entry owned by this operator. Results must be
-    /// restored before their member segments.
-    pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+    /// Applies one restored changelog entry owned by this operator, interning restored
+    /// members in `names`. Results must be restored before their member segments.
+    pub fn restore(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        names: &mut Interner,
+    ) -> Result<(), StateError> {
         let parse = |s: &str| s.parse::<i64>().map_err(|_| StateError::bad_key(key));
         if let Some(rest) = state::strip(key, state::SEGMENT_PREFIX) {
             let (segs, dim) =
                 state::split_segments(rest, 4).ok_or_else(|| StateError::bad_key(key))?;
             let w = Window::new(parse(segs[1])?, parse(segs[2])?);
             let k: K = state::from_json(key, dim)?;
-            let members: Vec<String> = state::from_json(key, value)?;
+            let mut members = Vec::new();
+            state::decode_names(key, value, |name| members.push(names.intern(name)))?;
             let slot = self
                 .windows
                 .get_mut(&w)

@@ -20,9 +20,9 @@ use rust_decimal::Decimal;
 
 use super::aggregate::{Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
-use super::dedup::id::CompactRef;
 use super::dedup::Deduplicator;
 use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef};
+use super::interner::{Interner, MemberId};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
 use super::operator::WindowOperator;
 use super::state::{StateError, TopicPartition};
@@ -104,6 +104,8 @@ pub struct Task {
     pub(crate) revenue: Vec<WindowOperator<RevenueDim, RevenueAgg>>,
     pub(crate) activity: WindowOperator<All, ActivityAgg>,
     pub(crate) quality: WindowOperator<All, QualityAgg>,
+    /// Customer ids of the distinct-customer sets, as task-local numbers.
+    pub(crate) customers: Interner,
     pub(crate) flush_seq: u64,
     counters: Counters,
 }
@@ -132,6 +134,7 @@ impl Task {
             revenue,
             activity: WindowOperator::new(kpi::ACTIVITY, w.activity, lateness),
             quality: WindowOperator::new(kpi::QUALITY, w.quality, lateness),
+            customers: Interner::default(),
             flush_seq: 0,
             counters: Counters::default(),
             inputs,
@@ -307,6 +310,26 @@ impl Task {
         self.quality
             .advance(wm, &mut RowSink::new(&mut out.kpis, kpi::QUALITY));
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+        self.collect_customers();
+    }
+
+    /// Frees the interned customer ids that no live window holds any more (after purges),
+    /// once the interner has grown enough since the last collection.
+    fn collect_customers(&mut self) {
+        if !self.customers.gc_due() {
+            return;
+        }
+        let mut live = vec![0u64; self.customers.id_bound().div_ceil(64)];
+        let mut mark = |id: MemberId| {
+            if let Some(w) = live.get_mut(id as usize / 64) {
+                *w |= 1 << (id % 64);
+            }
+        };
+        for op in &self.revenue {
+            op.for_each_member(&mut mark);
+        }
+        self.activity.for_each_member(&mut mark);
+        self.customers.sweep(&live);
     }
 
     /// The event time at which records without a usable window of their own are counted.
@@ -387,10 +410,15 @@ impl Task {
             self.late(&t.transaction_id, &t.customer_id, ts, src, wm, out);
             return Disposition::Late;
         }
+        let customer = if t.status == TxStatus::Completed {
+            self.customers.intern(&t.customer_id)
+        } else {
+            MemberId::MAX // not added to any set
+        };
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::REVENUE);
         for op in &mut self.revenue {
-            add_transaction(op, &t, wm, &mut sink);
+            add_transaction(op, &t, customer, wm, &mut sink);
         }
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
@@ -418,7 +446,7 @@ impl Task {
         }
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::ACTIVITY);
-        let customer = CompactRef::new(&e.customer_id);
+        let customer = self.customers.intern(&e.customer_id);
         self.activity
             .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
@@ -442,16 +470,17 @@ fn line_total(q: i32, price: Decimal, discount: Decimal) -> Decimal {
 }
 
 /// Adds one valid transaction to a revenue operator: the overall row, and for completed
-/// orders one row per distinct item category.
+/// orders one row per distinct item category. `customer` is the interned customer of a
+/// completed transaction.
 fn add_transaction(
     op: &mut WindowOperator<RevenueDim, RevenueAgg>,
     t: &Transaction,
+    customer: MemberId,
     wm: Millis,
     sink: &mut impl EmitSink<RevenueDim, RevenueAgg>,
 ) {
     let ts = t.timestamp;
     let completed = t.status == TxStatus::Completed;
-    let customer = CompactRef::new(&t.customer_id);
     let failed = t.status == TxStatus::Failed;
     let units: u64 = t
         .items

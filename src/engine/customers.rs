@@ -6,24 +6,30 @@
 //! merged with a count becomes a count (`merge` is union for two id sets of one task and
 //! addition otherwise, both commutative and associative on disjoint inputs).
 //!
-//! Members are also kept in insertion order so the changelog can carry them incrementally:
-//! the serde form of a set holds no members (only the count form holds its number);
-//! members travel as append-only segments of customer-id strings (`take_new_members`, the
-//! operator resolves the numbers through the interner), so a commit writes only the
-//! customers added since the previous one instead of the whole set. The membership index
-//! is a hash set while the set is sparse among the task's ids and a bitmap once it holds
-//! at least 1/32 of them (then the bitmap costs at most 4 bytes per member).
+//! The changelog carries members incrementally: the serde form of a set holds no members
+//! (only the count form holds its number); members travel as append-only segments of
+//! customer-id strings (`take_new_members` hands over the members added since the last
+//! flush; the operator resolves the numbers through the interner), so a commit writes only
+//! the customers added since the previous one instead of the whole set. Membership is a
+//! hash set while the set is sparse among the task's ids and a bitmap once it holds at
+//! least 1/64 of them (then the bitmap costs at most 8 bytes per member, plus as much for
+//! a second bitmap of the members not yet handed to the changelog).
 
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::interner::MemberId;
 
-/// Membership index of an id set.
+/// Membership of an id set.
 #[derive(Debug, Clone)]
 enum Index {
     Sparse(HashSet<MemberId, ahash::RandomState>),
-    Dense(Vec<u64>),
+    /// `fresh` marks the members not handed to the changelog yet.
+    Dense {
+        bits: Vec<u64>,
+        fresh: Vec<u64>,
+        len: usize,
+    },
 }
 
 /// Members below which a set always stays sparse.
@@ -32,70 +38,128 @@ const DENSE_MIN: usize = 64;
 /// Distinct customers of one task, as interned ids.
 #[derive(Debug, Clone)]
 pub struct IdSet {
-    /// Every member, in insertion order.
-    members: Vec<MemberId>,
     index: Index,
     /// The largest member (sizes the bitmap when the set turns dense).
     max: MemberId,
-    /// Members before this index were already handed to the changelog.
-    flushed: usize,
+    /// While sparse: members not handed to the changelog yet, in insertion order.
+    new: Vec<MemberId>,
 }
 
 impl Default for IdSet {
     fn default() -> Self {
         IdSet {
-            members: Vec::new(),
             index: Index::Sparse(HashSet::with_hasher(ahash::RandomState::new())),
             max: 0,
-            flushed: 0,
+            new: Vec::new(),
         }
     }
 }
 
 impl IdSet {
-    /// Adds `id`; returns whether it was new.
+    /// Adds `id`, recording it for the changelog when `mark_fresh`; returns whether it
+    /// was new.
     #[inline]
-    fn insert(&mut self, id: MemberId) -> bool {
+    fn add(&mut self, id: MemberId, mark_fresh: bool) -> bool {
         let new = match &mut self.index {
-            Index::Dense(bits) => {
+            Index::Dense { bits, fresh, len } => {
                 let (w, b) = ((id / 64) as usize, 1u64 << (id % 64));
                 if w >= bits.len() {
-                    bits.resize(w + 1, 0);
+                    // Room for ids assigned later too, so growth stays rare.
+                    bits.resize(w + w / 4 + 1, 0);
+                    fresh.resize(bits.len(), 0);
                 }
                 let new = bits[w] & b == 0;
-                bits[w] |= b;
-                new
+                if new {
+                    bits[w] |= b;
+                    *len += 1;
+                    if mark_fresh {
+                        fresh[w] |= b;
+                    }
+                }
+                return new;
             }
             Index::Sparse(set) => set.insert(id),
         };
         if new {
-            self.members.push(id);
+            if mark_fresh {
+                self.new.push(id);
+            }
             self.max = self.max.max(id);
-            if let Index::Sparse(_) = self.index {
-                let n = self.members.len();
-                if n >= DENSE_MIN && n * 32 >= self.max as usize {
-                    self.densify();
-                }
+            let n = self.len();
+            if n >= DENSE_MIN && n * 64 >= self.max as usize {
+                self.densify();
             }
         }
         new
     }
 
     fn densify(&mut self) {
-        let mut bits = vec![0u64; self.max as usize / 64 + 1];
-        for &id in &self.members {
+        let Index::Sparse(set) = &self.index else {
+            return;
+        };
+        let words = self.max as usize / 64 + 1;
+        let (mut bits, mut fresh) = (vec![0u64; words], vec![0u64; words]);
+        for &id in set {
             bits[(id / 64) as usize] |= 1 << (id % 64);
         }
-        self.index = Index::Dense(bits);
+        for id in std::mem::take(&mut self.new) {
+            fresh[(id / 64) as usize] |= 1 << (id % 64);
+        }
+        self.index = Index::Dense {
+            bits,
+            fresh,
+            len: set.len(),
+        };
+    }
+
+    fn len(&self) -> usize {
+        match &self.index {
+            Index::Sparse(set) => set.len(),
+            Index::Dense { len, .. } => *len,
+        }
     }
 
     #[inline]
     fn contains(&self, id: MemberId) -> bool {
         match &self.index {
-            Index::Dense(bits) => bits
+            Index::Dense { bits, .. } => bits
                 .get((id / 64) as usize)
                 .is_some_and(|w| w & (1 << (id % 64)) != 0),
             Index::Sparse(set) => set.contains(&id),
+        }
+    }
+
+    /// Appends every member, in increasing order.
+    fn members(&self, out: &mut Vec<MemberId>) {
+        match &self.index {
+            Index::Sparse(set) => {
+                let from = out.len();
+                out.extend(set.iter().copied());
+                out[from..].sort_unstable();
+            }
+            Index::Dense { bits, .. } => push_bits(bits, out),
+        }
+    }
+
+    /// Appends the members not handed over yet and marks them handed over.
+    fn take_new(&mut self, out: &mut Vec<MemberId>) {
+        match &mut self.index {
+            Index::Sparse(_) => out.append(&mut self.new),
+            Index::Dense { fresh, .. } => {
+                push_bits(fresh, out);
+                fresh.fill(0);
+            }
+        }
+    }
+}
+
+/// Appends the ids set in a bitmap, in increasing order.
+fn push_bits(bits: &[u64], out: &mut Vec<MemberId>) {
+    for (w, &word) in bits.iter().enumerate() {
+        let mut x = word;
+        while x != 0 {
+            out.push(w as MemberId * 64 + x.trailing_zeros());
+            x &= x - 1;
         }
     }
 }
@@ -139,7 +203,9 @@ impl PartialEq for CustomerSet {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (CustomerSet::Ids(a), CustomerSet::Ids(b)) => {
-                a.members.len() == b.members.len() && a.members.iter().all(|&m| b.contains(m))
+                let mut members = Vec::with_capacity(a.len());
+                a.members(&mut members);
+                a.len() == b.len() && members.iter().all(|&m| b.contains(m))
             }
             (CustomerSet::Count(a), CustomerSet::Count(b)) => a == b,
             _ => false,
@@ -159,7 +225,7 @@ impl CustomerSet {
     pub fn insert(&mut self, customer: MemberId) {
         match self {
             CustomerSet::Ids(set) => {
-                set.insert(customer);
+                set.add(customer, true);
             }
             // A count cannot tell whether this customer is new: only the stage-2 merger
             // holds counts, and it merges aggregates, never single records.
@@ -169,7 +235,7 @@ impl CustomerSet {
 
     pub fn len(&self) -> u64 {
         match self {
-            CustomerSet::Ids(set) => set.members.len() as u64,
+            CustomerSet::Ids(set) => set.len() as u64,
             CustomerSet::Count(n) => *n,
         }
     }
@@ -181,8 +247,10 @@ impl CustomerSet {
     pub fn merge(&mut self, other: &CustomerSet) {
         match (&mut *self, other) {
             (CustomerSet::Ids(a), CustomerSet::Ids(b)) => {
-                for &m in &b.members {
-                    a.insert(m);
+                let mut members = Vec::with_capacity(b.len());
+                b.members(&mut members);
+                for m in members {
+                    a.add(m, true);
                 }
             }
             _ => *self = CustomerSet::Count(self.len() + other.len()),
@@ -192,15 +260,14 @@ impl CustomerSet {
     /// Appends the members added since the last call and marks them handed over.
     pub fn take_new_members(&mut self, out: &mut Vec<MemberId>) {
         if let CustomerSet::Ids(set) = self {
-            out.extend_from_slice(&set.members[set.flushed..]);
-            set.flushed = set.members.len();
+            set.take_new(out);
         }
     }
 
-    /// Appends every member, in insertion order.
+    /// Appends every member, in increasing order of id.
     pub fn all_members(&self, out: &mut Vec<MemberId>) {
         if let CustomerSet::Ids(set) = self {
-            out.extend_from_slice(&set.members);
+            set.members(out);
         }
     }
 
@@ -208,9 +275,8 @@ impl CustomerSet {
     pub fn restore_members(&mut self, members: &[MemberId]) {
         if let CustomerSet::Ids(set) = self {
             for &m in members {
-                set.insert(m);
+                set.add(m, false);
             }
-            set.flushed = set.members.len();
         }
     }
 }
@@ -270,14 +336,17 @@ mod tests {
             let CustomerSet::Ids(set) = &s else {
                 unreachable!()
             };
-            assert_eq!(matches!(set.index, Index::Dense(_)), turns_dense);
+            assert_eq!(matches!(set.index, Index::Dense { .. }), turns_dense);
             for id in 0..5_000 * stride {
                 assert_eq!(set.contains(id), reference.contains(&id), "{id}");
             }
             let mut all = Vec::new();
             s.all_members(&mut all);
-            all.sort_unstable();
-            assert_eq!(all, reference.into_iter().collect::<Vec<_>>());
+            assert_eq!(all, reference.iter().copied().collect::<Vec<_>>());
+            let mut new = Vec::new();
+            s.take_new_members(&mut new);
+            new.sort_unstable();
+            assert_eq!(new, all, "every member is handed over once");
         }
     }
 }

@@ -132,19 +132,17 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             return false;
         }
         let bucket = self.windows.entry(w).or_insert_with(Bucket::new);
-        if !bucket.slots.contains_key(key) {
-            bucket.slots.entry_ref(key).or_default();
-        }
-        let Some((k, slot)) = bucket.slots.get_key_value_mut(key) else {
-            return false;
-        };
+        let slot = bucket.slots.entry_ref(key).or_default();
         if w.end <= wm {
             // The window is past its on-time point; a result that did not exist then is
             // already "fired" in the sense that its next emission is a late update.
             slot.fired = true;
         }
         if slot.update(f) {
-            slot.emit(w, k, EmitStatus::LateUpdate, sink);
+            // A late update (rare): look the result up again for its owned key.
+            if let Some((k, slot)) = bucket.slots.get_key_value_mut(key) {
+                slot.emit(w, k, EmitStatus::LateUpdate, sink);
+            }
         }
         true
     }

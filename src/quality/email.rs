@@ -34,13 +34,13 @@ pub fn is_well_formed(s: &str) -> bool {
     {
         return false;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 || !labels.iter().all(|l| label_ok(l)) {
+    // At least two labels, all well formed, the last one alphabetic (no allocation).
+    let Some((_, tld)) = domain.rsplit_once('.') else {
         return false;
-    }
-    labels
-        .last()
-        .is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic()))
+    };
+    domain.split('.').all(label_ok)
+        && tld.len() >= 2
+        && tld.bytes().all(|c| c.is_ascii_alphabetic())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod table;
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
-use self::id::{format_uuid, parse_uuid, CompactId};
+use self::id::{parse_uuid, write_uuid, CompactId};
 use self::table::IdTable;
 use super::state::{self, StateError};
 use crate::model::time::Millis;
@@ -146,9 +146,15 @@ impl Deduplicator {
     }
 
     fn entry_key(id: &CompactId) -> Vec<u8> {
-        let mut key = state::DEDUP_PREFIX.as_bytes().to_vec();
+        let p = state::DEDUP_PREFIX.as_bytes();
+        let mut key = Vec::with_capacity(p.len() + 36);
+        key.extend_from_slice(p);
         match id {
-            CompactId::Uuid(u) => key.extend_from_slice(format_uuid(*u).as_bytes()),
+            CompactId::Uuid(u) => {
+                let mut buf = [0u8; 36];
+                write_uuid(*u, &mut buf);
+                key.extend_from_slice(&buf);
+            }
             CompactId::Other(s) => key.extend_from_slice(s.as_bytes()),
         }
         key
@@ -213,6 +219,7 @@ impl Deduplicator {
 
 #[cfg(test)]
 mod tests {
+    use super::id::format_uuid;
     use super::*;
 
     const DAY: i64 = 24 * 3_600_000;

@@ -45,6 +45,8 @@ pub struct WindowOperator<K, A> {
     tombstones: Vec<Vec<u8>>,
     changelog: bool,
     scratch: Vec<Window>,
+    /// Member ids handed over by one result during a flush (kept to reuse its capacity).
+    members: Vec<MemberId>,
 }
 
 impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
@@ -59,6 +61,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             tombstones: Vec::new(),
             changelog: true,
             scratch: Vec::new(),
+            members: Vec::new(),
         }
     }
 
@@ -243,17 +246,17 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             }
         }
         dirty.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut members = Vec::new();
+        let members = &mut self.members;
         for (w, k, slot) in dirty {
             members.clear();
-            slot.agg.take_new_members(&mut members);
+            slot.agg.take_new_members(members);
             if !members.is_empty() {
                 if slot.segments.len() >= MAX_SEGMENTS {
                     for old in slot.segments.drain(..) {
                         out(Self::segment_key(&self.name, w, old, k), None);
                     }
                     members.clear();
-                    slot.agg.all_members(&mut members);
+                    slot.agg.all_members(members);
                 }
                 let key = Self::segment_key(&self.name, w, seq, k);
                 let mut value = Vec::with_capacity(members.len() * 16);

@@ -15,9 +15,29 @@ use hashbrown::HashTable;
 /// A task-local customer number.
 pub type MemberId = u32;
 
+/// Bytes of a name kept inline in its table slot: names up to this long are compared
+/// without leaving the table (customer ids usually are this short).
+const HEAD: usize = 16;
+
+/// A table slot: the name's length and first bytes (zero-padded) and its id.
+#[derive(Clone, Copy)]
+struct Slot {
+    head: [u8; HEAD],
+    len: u32,
+    id: MemberId,
+}
+
+#[inline]
+fn head(name: &str) -> [u8; HEAD] {
+    let mut h = [0; HEAD];
+    let n = name.len().min(HEAD);
+    h[..n].copy_from_slice(&name.as_bytes()[..n]);
+    h
+}
+
 /// Interned customer ids with their reverse mapping.
 pub struct Interner {
-    table: HashTable<MemberId>,
+    table: HashTable<Slot>,
     /// By id; `None` for a free id.
     names: Vec<Option<Box<str>>>,
     free: Vec<MemberId>,
@@ -53,13 +73,20 @@ impl Interner {
             ..
         } = self;
         let hash = hasher.hash_one(name);
+        let (h, len) = (head(name), u32::try_from(name.len()).unwrap_or(u32::MAX));
+        // Exact: equal lengths and heads decide for short names; longer ones are compared
+        // in full.
         let entry = table.entry(
             hash,
-            |&id| names[id as usize].as_deref() == Some(name),
-            |&id| hasher.hash_one(names[id as usize].as_deref().unwrap_or_default()),
+            |s| {
+                s.len == len
+                    && s.head == h
+                    && (name.len() <= HEAD || names[s.id as usize].as_deref() == Some(name))
+            },
+            |s| hasher.hash_one(names[s.id as usize].as_deref().unwrap_or_default()),
         );
         match entry {
-            Entry::Occupied(e) => *e.get(),
+            Entry::Occupied(e) => e.get().id,
             Entry::Vacant(v) => {
                 let id = match free.pop() {
                     Some(id) => {
@@ -74,7 +101,7 @@ impl Interner {
                         id
                     }
                 };
-                v.insert(id);
+                v.insert(Slot { head: h, len, id });
                 id
             }
         }
@@ -121,7 +148,7 @@ impl Interner {
                 continue;
             };
             let hash = self.hasher.hash_one(&*name);
-            if let Ok(e) = self.table.find_entry(hash, |&x| x as usize == id) {
+            if let Ok(e) = self.table.find_entry(hash, |s| s.id as usize == id) {
                 e.remove();
             }
             self.free.push(id as MemberId);
@@ -157,6 +184,28 @@ mod tests {
         assert_eq!(i.name(c), "customer-3");
         assert_eq!(i.intern("customer-1"), 2, "a collected name is new again");
         assert_eq!(i.len(), 3);
+    }
+
+    #[test]
+    fn names_sharing_the_inline_head_stay_distinct() {
+        let mut i = Interner::default();
+        let long = "customer-0000000000000001";
+        let names = [
+            "customer-000000",
+            "customer-0000000",
+            "customer-00000000",
+            long,
+            "customer-0000000000000002",
+            "customer-000000\0",
+            "",
+        ];
+        let ids: Vec<MemberId> = names.iter().map(|n| i.intern(n)).collect();
+        for (n, id) in names.iter().zip(&ids) {
+            assert_eq!(i.intern(n), *id);
+            assert_eq!(i.name(*id), *n);
+        }
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), names.len());
     }
 
     #[test]

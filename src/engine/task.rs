@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 
 use super::aggregate::{Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
@@ -415,11 +416,13 @@ impl Task {
         } else {
             MemberId::MAX // not added to any set
         };
+        let summary = TxSummary::new(&t, customer);
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::REVENUE);
         for op in &mut self.revenue {
-            add_transaction(op, &t, customer, wm, &mut sink);
+            add_transaction(op, &summary, wm, &mut sink);
         }
+        drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
         out.transactions.push(Accepted {
@@ -469,66 +472,87 @@ fn line_total(q: i32, price: Decimal, discount: Decimal) -> Decimal {
         .saturating_sub(discount)
 }
 
+/// What one valid transaction adds to the revenue windows, computed once for all revenue
+/// operators: the overall figures and, for completed orders, one entry per distinct item
+/// category (in order of first appearance) with its net revenue and units.
+struct TxSummary<'a> {
+    ts: Millis,
+    completed: bool,
+    failed: bool,
+    amount: Decimal,
+    units: u64,
+    /// The interned customer of a completed transaction.
+    customer: MemberId,
+    categories: SmallVec<[(&'a str, Decimal, u64); 4]>,
+}
+
+impl<'a> TxSummary<'a> {
+    fn new(t: &'a Transaction, customer: MemberId) -> Self {
+        let completed = t.status == TxStatus::Completed;
+        let mut categories: SmallVec<[(&'a str, Decimal, u64); 4]> = SmallVec::new();
+        let mut units = 0u64;
+        for item in &t.items {
+            let q = u64::from(item.quantity.unsigned_abs());
+            units += q;
+            if !completed {
+                continue;
+            }
+            let line = line_total(item.quantity, item.unit_price, item.discount);
+            let category = item.category.as_str();
+            match categories.iter_mut().find(|(c, _, _)| *c == category) {
+                Some((_, revenue, u)) => {
+                    *revenue = revenue.saturating_add(line);
+                    *u += q;
+                }
+                None => categories.push((category, Decimal::ZERO.saturating_add(line), q)),
+            }
+        }
+        TxSummary {
+            ts: t.timestamp,
+            completed,
+            failed: t.status == TxStatus::Failed,
+            amount: t.amount,
+            units,
+            customer,
+            categories,
+        }
+    }
+}
+
 /// Adds one valid transaction to a revenue operator: the overall row, and for completed
-/// orders one row per distinct item category. `customer` is the interned customer of a
-/// completed transaction.
+/// orders one row per distinct item category.
 fn add_transaction(
     op: &mut WindowOperator<RevenueDim, RevenueAgg>,
-    t: &Transaction,
-    customer: MemberId,
+    t: &TxSummary<'_>,
     wm: Millis,
     sink: &mut impl EmitSink<RevenueDim, RevenueAgg>,
 ) {
-    let ts = t.timestamp;
-    let completed = t.status == TxStatus::Completed;
-    let failed = t.status == TxStatus::Failed;
-    let units: u64 = t
-        .items
-        .iter()
-        .map(|i| u64::from(i.quantity.unsigned_abs()))
-        .sum();
     op.update(
         &RevenueDimRef::All,
-        ts,
+        t.ts,
         wm,
         |a| {
             a.attempts += 1;
-            a.failed += u64::from(failed);
-            if completed {
+            a.failed += u64::from(t.failed);
+            if t.completed {
                 a.revenue = a.revenue.saturating_add(t.amount);
                 a.orders += 1;
-                a.items += units;
-                a.customers.insert(customer);
+                a.items += t.units;
+                a.customers.insert(t.customer);
             }
         },
         sink,
     );
-    if !completed {
-        return;
-    }
-    for (i, item) in t.items.iter().enumerate() {
-        let category = item.category.as_str();
-        if t.items[..i].iter().any(|p| p.category == category) {
-            continue;
-        }
-        let (revenue, units) = t.items[i..].iter().filter(|p| p.category == category).fold(
-            (Decimal::ZERO, 0u64),
-            |(r, u), p| {
-                (
-                    r.saturating_add(line_total(p.quantity, p.unit_price, p.discount)),
-                    u + u64::from(p.quantity.unsigned_abs()),
-                )
-            },
-        );
+    for &(category, revenue, units) in &t.categories {
         op.update(
             &RevenueDimRef::Category(category),
-            ts,
+            t.ts,
             wm,
             |a| {
                 a.revenue = a.revenue.saturating_add(revenue);
                 a.orders += 1;
                 a.items += units;
-                a.customers.insert(customer);
+                a.customers.insert(t.customer);
             },
             sink,
         );

@@ -230,6 +230,10 @@ impl Task {
             value,
             now,
         };
+        if let Ok(Record::Transaction(t)) = &record {
+            // Dedup is looked up after validation; start loading its slot now.
+            self.dedup.prefetch(&t.transaction_id);
+        }
         let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
         let disposition = match checked {
             Err(rejection) => {

@@ -43,20 +43,19 @@ pub fn parse_uuid(s: &str) -> Option<u128> {
     (bad & 0xf0 == 0).then_some(v)
 }
 
+/// Where the two hex digits of each of the 16 bytes go in the canonical form.
+const BYTE_POSITIONS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
 /// Writes 128 bits as the canonical lowercase UUID (36 bytes) into `out`.
 #[inline]
 pub fn write_uuid(v: u128, out: &mut [u8; 36]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut pos = 36;
-    let mut v = v;
-    for i in (0..36).rev() {
-        pos -= 1;
-        if matches!(i, 8 | 13 | 18 | 23) {
-            out[pos] = b'-';
-            continue;
-        }
-        out[pos] = HEX[(v & 0xf) as usize];
-        v >>= 4;
+    for p in [8, 13, 18, 23] {
+        out[p] = b'-';
+    }
+    for (b, &p) in v.to_be_bytes().iter().zip(&BYTE_POSITIONS) {
+        out[p] = HEX[usize::from(b >> 4)];
+        out[p + 1] = HEX[usize::from(b & 0xf)];
     }
 }
 

@@ -9,9 +9,6 @@
 //! last collection; freed ids are reused, so the interner stays proportional to the
 //! customers of the live windows.
 
-use hashbrown::hash_table::Entry;
-use hashbrown::HashTable;
-
 /// A task-local customer number.
 pub type MemberId = u32;
 
@@ -19,13 +16,23 @@ pub type MemberId = u32;
 /// without leaving the table (customer ids usually are this short).
 const HEAD: usize = 16;
 
-/// A table slot: the name's length and first bytes (zero-padded) and its id.
+/// A table slot: the name's length and first bytes (zero-padded), the low bits of its
+/// hash and its id ([`EMPTY`] for a free slot).
 #[derive(Clone, Copy)]
 struct Slot {
     head: [u8; HEAD],
     len: u32,
+    hash: u32,
     id: MemberId,
 }
+
+const EMPTY: MemberId = MemberId::MAX;
+const FREE_SLOT: Slot = Slot {
+    head: [0; HEAD],
+    len: 0,
+    hash: 0,
+    id: EMPTY,
+};
 
 #[inline]
 fn head(name: &str) -> [u8; HEAD] {
@@ -35,9 +42,12 @@ fn head(name: &str) -> [u8; HEAD] {
     h
 }
 
-/// Interned customer ids with their reverse mapping.
+/// Interned customer ids with their reverse mapping. The table is open addressing with
+/// linear probing (power-of-two capacity, at most 3/4 full, backward-shift deletion), so
+/// a lookup's slot can be prefetched ahead of time.
 pub struct Interner {
-    table: HashTable<Slot>,
+    slots: Vec<Slot>,
+    used: usize,
     /// By id; `None` for a free id.
     names: Vec<Option<Box<str>>>,
     free: Vec<MemberId>,
@@ -49,7 +59,8 @@ pub struct Interner {
 impl Default for Interner {
     fn default() -> Self {
         Interner {
-            table: HashTable::new(),
+            slots: vec![FREE_SLOT; 64],
+            used: 0,
             names: Vec::new(),
             free: Vec::new(),
             hasher: ahash::RandomState::new(),
@@ -62,49 +73,128 @@ impl Default for Interner {
 const GC_MIN: usize = 4_096;
 
 impl Interner {
+    #[inline]
+    fn hash(&self, name: &str) -> u32 {
+        self.hasher.hash_one(name) as u32
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// Hints the CPU to load the slot `name` will be looked up in; no effect on the state.
+    #[inline]
+    pub fn prefetch(&self, name: &str) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let i = self.hash(name) as usize & self.mask();
+            let p = self.slots[i..].as_ptr();
+            // SAFETY: prefetching is only a hint; it cannot fault, and `p` points into
+            // the slot array anyway.
+            #[allow(unused_unsafe)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.cast::<i8>(),
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = name;
+    }
+
     /// The id of `name`, assigning one if it is new.
     #[inline]
     pub fn intern(&mut self, name: &str) -> MemberId {
-        let Interner {
-            table,
-            names,
-            free,
-            hasher,
-            ..
-        } = self;
-        let hash = hasher.hash_one(name);
+        let hash = self.hash(name);
         let (h, len) = (head(name), u32::try_from(name.len()).unwrap_or(u32::MAX));
-        // Exact: equal lengths and heads decide for short names; longer ones are compared
-        // in full.
-        let entry = table.entry(
-            hash,
-            |s| {
-                s.len == len
-                    && s.head == h
-                    && (name.len() <= HEAD || names[s.id as usize].as_deref() == Some(name))
-            },
-            |s| hasher.hash_one(names[s.id as usize].as_deref().unwrap_or_default()),
-        );
-        match entry {
-            Entry::Occupied(e) => e.get().id,
-            Entry::Vacant(v) => {
-                let id = match free.pop() {
-                    Some(id) => {
-                        names[id as usize] = Some(name.into());
-                        id
-                    }
-                    None => {
-                        // More than u32::MAX distinct live customers in one task cannot fit
-                        // in memory anyway; saturate rather than wrap.
-                        let id = MemberId::try_from(names.len()).unwrap_or(MemberId::MAX);
-                        names.push(Some(name.into()));
-                        id
-                    }
-                };
-                v.insert(Slot { head: h, len, id });
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        loop {
+            let s = &self.slots[i];
+            if s.id == EMPTY {
+                break;
+            }
+            // Exact: equal lengths and heads decide for short names; longer ones are
+            // compared in full.
+            if s.hash == hash
+                && s.len == len
+                && s.head == h
+                && (name.len() <= HEAD || self.names[s.id as usize].as_deref() == Some(name))
+            {
+                return s.id;
+            }
+            i = (i + 1) & mask;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.names[id as usize] = Some(name.into());
                 id
             }
+            None => {
+                // u32::MAX - 1 distinct live customers in one task cannot fit in memory
+                // anyway; saturate rather than wrap.
+                let id = MemberId::try_from(self.names.len()).unwrap_or(EMPTY - 1);
+                self.names.push(Some(name.into()));
+                id
+            }
+        };
+        self.slots[i] = Slot {
+            head: h,
+            len,
+            hash,
+            id,
+        };
+        self.used += 1;
+        if self.used * 4 > self.slots.len() * 3 {
+            self.grow();
         }
+        id
+    }
+
+    fn grow(&mut self) {
+        let cap = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![FREE_SLOT; cap]);
+        let mask = self.mask();
+        for s in old.into_iter().filter(|s| s.id != EMPTY) {
+            let mut i = s.hash as usize & mask;
+            while self.slots[i].id != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = s;
+        }
+    }
+
+    /// Removes the slot of `id` (whose name hashed to `hash`), shifting its cluster back.
+    fn remove_slot(&mut self, hash: u32, id: MemberId) {
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        while self.slots[i].id != id {
+            if self.slots[i].id == EMPTY {
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            if self.slots[j].id == EMPTY {
+                break;
+            }
+            let home = self.slots[j].hash as usize & mask;
+            // The entry at j may move to i iff its home is not in the cyclic range (i, j].
+            let stays = if i <= j {
+                i < home && home <= j
+            } else {
+                i < home || home <= j
+            };
+            if !stays {
+                self.slots[i] = self.slots[j];
+                i = j;
+            }
+        }
+        self.slots[i] = FREE_SLOT;
+        self.used -= 1;
     }
 
     /// The customer id of `id` ("" for an id that is not assigned, which no set holds).
@@ -147,10 +237,8 @@ impl Interner {
             let Some(name) = self.names[id].take() else {
                 continue;
             };
-            let hash = self.hasher.hash_one(&*name);
-            if let Ok(e) = self.table.find_entry(hash, |s| s.id as usize == id) {
-                e.remove();
-            }
+            let hash = self.hash(&name);
+            self.remove_slot(hash, id as MemberId);
             self.free.push(id as MemberId);
         }
         // Reuse low ids first, so dense member bitmaps stay short.
@@ -206,6 +294,37 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = ids.iter().collect();
         assert_eq!(distinct.len(), names.len());
+    }
+
+    #[test]
+    fn behaves_like_a_map_under_interning_and_collection() {
+        // Many inserts, collections of random subsets (backward shifts, id reuse), and
+        // growth: every live name keeps its id and resolves back to itself.
+        let mut i = Interner::default();
+        let mut live: std::collections::HashMap<String, MemberId> = Default::default();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..20 {
+            for _ in 0..3_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let name = format!("c-{}", x % 20_000);
+                let id = i.intern(&name);
+                assert_eq!(*live.entry(name).or_insert(id), id);
+            }
+            // Keep about half, chosen by name.
+            live.retain(|n, _| (n.len() + round) % 2 == 0);
+            let mut marks = vec![0u64; i.id_bound().div_ceil(64)];
+            for id in live.values() {
+                marks[*id as usize / 64] |= 1 << (id % 64);
+            }
+            i.sweep(&marks);
+            assert_eq!(i.len(), live.len());
+            for (n, id) in &live {
+                assert_eq!(i.name(*id), n);
+                assert_eq!(i.intern(n), *id);
+            }
+        }
     }
 
     #[test]

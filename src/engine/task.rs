@@ -230,9 +230,15 @@ impl Task {
             value,
             now,
         };
-        if let Ok(Record::Transaction(t)) = &record {
-            // Dedup is looked up after validation; start loading its slot now.
-            self.dedup.prefetch(&t.transaction_id);
+        // Dedup and the customer interner are looked up after validation; start loading
+        // their slots now.
+        match &record {
+            Ok(Record::Transaction(t)) => {
+                self.dedup.prefetch(&t.transaction_id);
+                self.customers.prefetch(&t.customer_id);
+            }
+            Ok(Record::Event(e)) => self.customers.prefetch(&e.customer_id),
+            Err(_) => {}
         }
         let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
         let disposition = match checked {

@@ -13,6 +13,8 @@ mod config;
 mod customers;
 pub mod dedup;
 mod families;
+#[cfg(test)]
+mod gc_tests;
 mod interner;
 mod io;
 mod operator;

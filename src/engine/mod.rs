@@ -2,8 +2,9 @@
 //! late records, accepted records and changelog entries out. [`Task`] is the stage-1
 //! state machine of one partition number; it is built from watermarks (`watermark`),
 //! window assigners (`window`), the generic window and session operators over mergeable
-//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), per-task customer interning (`interner`), the KPI
-//! families (`families`) and the changelog format (`state`, `checkpoint`). Given the same
+//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), per-task
+//! customer interning (`interner`), the KPI families (`families`) and the changelog
+//! format (`state`, `checkpoint`). Given the same
 //! inputs and `now` values, a task — or a task restored from its changelog — produces the
 //! same outputs; nothing here reads a clock, spawns a thread or takes a lock.
 

@@ -16,6 +16,16 @@ use shopstream::config::{Config, LogFormat, Secrets};
 use shopstream::generator::{self, GenerateArgs};
 use shopstream::runtime::{client, topics};
 
+/// The process allocator is mimalloc. With glibc's malloc, the few dozen small allocations
+/// every decoded record is made of are paid for again when they are freed: the next large
+/// allocation (a window's result table, a changelog value, an output buffer growing)
+/// consolidates every chunk freed since, which took about a third of the engine's time
+/// (load-tests/RESULTS.md, "Engine alone"). Build with `--features system-alloc` to
+/// compare against the system allocator.
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "shopstream",

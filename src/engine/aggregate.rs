@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::interner::MemberId;
 use super::window::Window;
 use crate::model::time::Millis;
 use crate::model::EmitStatus;
@@ -31,17 +32,17 @@ pub trait Aggregate: Clone + Default + Debug + PartialEq + Serialize + Deseriali
     /// required value is missing.
     fn from_values(values: &BTreeMap<String, Decimal>) -> Option<Self>;
 
-    /// For aggregates with append-only member sets (distinct customers), which their serde
-    /// form leaves out: appends the members added since the last call. The operator writes
-    /// them to the changelog as a segment of their own, so a commit costs the new members
-    /// rather than the whole set.
-    fn take_new_members(&mut self, _out: &mut Vec<String>) {}
+    /// For aggregates with append-only member sets (distinct customers, as task-local
+    /// interned ids), which their serde form leaves out: appends the members added since
+    /// the last call. The operator writes them to the changelog (as customer-id strings) as
+    /// a segment of their own, so a commit costs the new members rather than the whole set.
+    fn take_new_members(&mut self, _out: &mut Vec<MemberId>) {}
 
-    /// Appends every member (for full snapshots).
-    fn all_members(&self, _out: &mut Vec<String>) {}
+    /// Appends every member (for full snapshots and for collecting unused interned ids).
+    fn all_members(&self, _out: &mut Vec<MemberId>) {}
 
-    /// Adds members restored from a changelog segment.
-    fn restore_members(&mut self, _members: &[String]) {}
+    /// Adds members restored from a changelog segment (interned by the operator).
+    fn restore_members(&mut self, _members: &[MemberId]) {}
 }
 
 /// The grouping key of a windowed result, e.g. `all` or `category=books`.

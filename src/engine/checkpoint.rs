@@ -97,11 +97,12 @@ impl Task {
             })
         };
         let seq = self.flush_seq;
+        let names = &self.customers;
         for op in &mut self.revenue {
-            op.flush(seq, &mut push)?;
+            op.flush(seq, names, &mut push)?;
         }
-        self.activity.flush(seq, &mut push)?;
-        self.quality.flush(seq, &mut push)?;
+        self.activity.flush(seq, names, &mut push)?;
+        self.quality.flush(seq, names, &mut push)?;
         self.dedup.flush(&mut push);
         self.meta_entries(&mut push)?;
         Ok(())
@@ -118,11 +119,12 @@ impl Task {
                 applied: applied.clone(),
             })
         };
+        let names = &self.customers;
         for op in &self.revenue {
-            op.snapshot(&mut push)?;
+            op.snapshot(names, &mut push)?;
         }
-        self.activity.snapshot(&mut push)?;
-        self.quality.snapshot(&mut push)?;
+        self.activity.snapshot(names, &mut push)?;
+        self.quality.snapshot(names, &mut push)?;
         self.dedup.snapshot(&mut push);
         self.meta_entries(&mut push)?;
         Ok(entries)
@@ -176,12 +178,13 @@ impl Task {
         } else if key.starts_with(state::WINDOW_PREFIX.as_bytes())
             || key.starts_with(state::SEGMENT_PREFIX.as_bytes())
         {
+            let names = &mut self.customers;
             if let Some(op) = self.revenue.iter_mut().find(|op| op.owns(key)) {
-                op.restore(key, value)?;
+                op.restore(key, value, names)?;
             } else if self.activity.owns(key) {
-                self.activity.restore(key, value)?;
+                self.activity.restore(key, value, names)?;
             } else if self.quality.owns(key) {
-                self.quality.restore(key, value)?;
+                self.quality.restore(key, value, names)?;
             } else {
                 // A window of an operator that the current configuration no longer has.
                 tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring state of an unconfigured window");

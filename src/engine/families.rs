@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate::{Aggregate, Dimension};
 use super::customers::CustomerSet;
-use super::dedup::id::CompactRef;
+use super::interner::MemberId;
 use crate::model::EventType;
 
 /// The single dimension `all`.
@@ -138,15 +138,15 @@ impl Aggregate for RevenueAgg {
         }
     }
 
-    fn take_new_members(&mut self, out: &mut Vec<String>) {
+    fn take_new_members(&mut self, out: &mut Vec<MemberId>) {
         self.customers.take_new_members(out);
     }
 
-    fn all_members(&self, out: &mut Vec<String>) {
+    fn all_members(&self, out: &mut Vec<MemberId>) {
         self.customers.all_members(out);
     }
 
-    fn restore_members(&mut self, members: &[String]) {
+    fn restore_members(&mut self, members: &[MemberId]) {
         self.customers.restore_members(members);
     }
 
@@ -183,7 +183,7 @@ pub const EVENT_TYPES: [EventType; 6] = [
 
 impl ActivityAgg {
     #[inline]
-    pub fn add(&mut self, t: EventType, customer: CompactRef<'_>) {
+    pub fn add(&mut self, t: EventType, customer: MemberId) {
         let i = EVENT_TYPES.iter().position(|e| *e == t).unwrap_or(0);
         self.by_type[i] += 1;
         self.users.insert(customer);
@@ -206,15 +206,15 @@ impl Aggregate for ActivityAgg {
         out.insert("active_users".into(), self.users.len().into());
     }
 
-    fn take_new_members(&mut self, out: &mut Vec<String>) {
+    fn take_new_members(&mut self, out: &mut Vec<MemberId>) {
         self.users.take_new_members(out);
     }
 
-    fn all_members(&self, out: &mut Vec<String>) {
+    fn all_members(&self, out: &mut Vec<MemberId>) {
         self.users.all_members(out);
     }
 
-    fn restore_members(&mut self, members: &[String]) {
+    fn restore_members(&mut self, members: &[MemberId]) {
         self.users.restore_members(members);
     }
 
@@ -245,7 +245,7 @@ mod tests {
             failed: 1,
             ..Default::default()
         };
-        a.customers.insert(CompactRef::new("c1"));
+        a.customers.insert(1);
         let mut v = BTreeMap::new();
         a.write_values(&mut v);
         assert_eq!(v["avg_order_value"], Decimal::new(525, 2));

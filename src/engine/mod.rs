@@ -2,12 +2,12 @@
 //! late records, accepted records and changelog entries out. [`Task`] is the stage-1
 //! state machine of one partition number; it is built from watermarks (`watermark`),
 //! window assigners (`window`), the generic window and session operators over mergeable
-//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), the KPI
-//! families (`families`) and the changelog format (`state`, `checkpoint`). [`Merger`]
-//! (`merge`) is the stage-2 state machine that merges the tasks' partial KPI rows. Given
-//! the same inputs and `now` values, a task or merger — or one restored from its
-//! changelog — produces the same outputs; nothing here reads a clock, spawns a thread or
-//! takes a lock.
+//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), per-task
+//! customer interning (`interner`), the KPI families (`families`) and the changelog format
+//! (`state`, `checkpoint`). [`Merger`] (`merge`) is the stage-2 state machine that merges
+//! the tasks' partial KPI rows. Given the same inputs and `now` values, a task or merger —
+//! or one restored from its changelog — produces the same outputs; nothing here reads a
+//! clock, spawns a thread or takes a lock.
 
 mod aggregate;
 mod checkpoint;
@@ -15,6 +15,9 @@ mod config;
 mod customers;
 pub mod dedup;
 mod families;
+#[cfg(test)]
+mod gc_tests;
+mod interner;
 mod io;
 pub mod merge;
 mod operator;
@@ -30,6 +33,7 @@ pub use config::{EngineConfig, WindowConfig};
 pub use customers::CustomerSet;
 pub use dedup::{DedupConfig, Deduplicator};
 pub use families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef, EVENT_TYPES};
+pub use interner::{Interner, MemberId};
 pub use io::{Accepted, Counters, Disposition, Input, Outputs};
 pub use merge::{Consumed, MergeConfig, MergeDisposition, Merger};
 pub use operator::WindowOperator;

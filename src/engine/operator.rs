@@ -14,6 +14,7 @@ use std::hash::Hash;
 use hashbrown::{Equivalent, HashMap};
 
 use super::aggregate::{Aggregate, Dimension, EmitSink, ResultSlot};
+use super::interner::{Interner, MemberId};
 use super::state::{self, StateError};
 use super::window::{Window, WindowSpec};
 use crate::model::time::Millis;
@@ -44,6 +45,8 @@ pub struct WindowOperator<K, A> {
     tombstones: Vec<Vec<u8>>,
     changelog: bool,
     scratch: Vec<Window>,
+    /// Member ids handed over by one result during a flush (kept to reuse its capacity).
+    members: Vec<MemberId>,
 }
 
 impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
@@ -58,6 +61,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             tombstones: Vec::new(),
             changelog: true,
             scratch: Vec::new(),
+            members: Vec::new(),
         }
     }
 
@@ -131,19 +135,17 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             return false;
         }
         let bucket = self.windows.entry(w).or_insert_with(Bucket::new);
-        if !bucket.slots.contains_key(key) {
-            bucket.slots.entry_ref(key).or_default();
-        }
-        let Some((k, slot)) = bucket.slots.get_key_value_mut(key) else {
-            return false;
-        };
+        let slot = bucket.slots.entry_ref(key).or_default();
         if w.end <= wm {
             // The window is past its on-time point; a result that did not exist then is
             // already "fired" in the sense that its next emission is a late update.
             slot.fired = true;
         }
         if slot.update(f) {
-            slot.emit(w, k, EmitStatus::LateUpdate, sink);
+            // A late update (rare): look the result up again for its owned key.
+            if let Some((k, slot)) = bucket.slots.get_key_value_mut(key) {
+                slot.emit(w, k, EmitStatus::LateUpdate, sink);
+            }
         }
         true
     }
@@ -218,11 +220,13 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
     }
 
     /// Writes every change since the last flush: results as values, their new distinct
-    /// members as a segment keyed by the flush sequence number `seq`, purged results as
-    /// tombstones. A result with many segments has them rewritten into one.
+    /// members (resolved to customer ids through `names`) as a segment keyed by the flush
+    /// sequence number `seq`, purged results as tombstones. A result with many segments
+    /// has them rewritten into one.
     pub fn flush(
         &mut self,
         seq: u64,
+        names: &Interner,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
         for key in self.tombstones.drain(..) {
@@ -242,20 +246,21 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             }
         }
         dirty.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut members = Vec::new();
+        let members = &mut self.members;
         for (w, k, slot) in dirty {
             members.clear();
-            slot.agg.take_new_members(&mut members);
+            slot.agg.take_new_members(members);
             if !members.is_empty() {
                 if slot.segments.len() >= MAX_SEGMENTS {
                     for old in slot.segments.drain(..) {
                         out(Self::segment_key(&self.name, w, old, k), None);
                     }
                     members.clear();
-                    slot.agg.all_members(&mut members);
+                    slot.agg.all_members(members);
                 }
                 let key = Self::segment_key(&self.name, w, seq, k);
-                let value = state::to_json(&key, &members)?;
+                let mut value = Vec::with_capacity(members.len() * 16);
+                state::encode_names(members.iter().map(|&id| names.name(id)), &mut value);
                 out(key, Some(value));
                 slot.segments.push(seq);
             }
@@ -264,6 +269,18 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             out(key, Some(value));
         }
         Ok(())
+    }
+
+    /// Calls `f` with every member of every live result (to find interned ids in use).
+    pub fn for_each_member(&self, mut f: impl FnMut(MemberId)) {
+        let mut members = Vec::new();
+        for bucket in self.windows.values() {
+            for slot in bucket.slots.values() {
+                members.clear();
+                slot.agg.all_members(&mut members);
+                members.iter().for_each(|&m| f(m));
+            }
+        }
     }
 
     fn key_for(name: &str, w: Window, k: &K) -> Vec<u8> {
@@ -292,12 +309,15 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         key
     }
 
-    /// Writes the whole state (each result's members as one segment, number 0).
+    /// Writes the whole state (each result's members as one segment, number 0, sorted by
+    /// customer id so equal states give equal snapshots whatever their history).
     pub fn snapshot(
         &self,
+        names: &Interner,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
         let mut members = Vec::new();
+        let mut sorted: Vec<&str> = Vec::new();
         for (w, bucket) in &self.windows {
             let mut slots: Vec<_> = bucket.slots.iter().collect();
             slots.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -307,8 +327,13 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
                 let mut slot = slot.clone();
                 slot.segments.clear();
                 if !members.is_empty() {
+                    sorted.clear();
+                    sorted.extend(members.iter().map(|&id| names.name(id)));
+                    sorted.sort_unstable();
                     let key = Self::segment_key(&self.name, *w, 0, k);
-                    out(key.clone(), Some(state::to_json(&key, &members)?));
+                    let mut value = Vec::new();
+                    state::encode_names(sorted.iter().copied(), &mut value);
+                    out(key, Some(value));
                     slot.segments.push(0);
                 }
                 let key = Self::key_for(&self.name, *w, k);
@@ -327,16 +352,22 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             .is_some_and(|rest| rest.first() == Some(&b'/'))
     }
 
-    /// Applies one restored changelog entry owned by this operator. Results must be
-    /// restored before their member segments.
-    pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+    /// Applies one restored changelog entry owned by this operator, interning restored
+    /// members in `names`. Results must be restored before their member segments.
+    pub fn restore(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        names: &mut Interner,
+    ) -> Result<(), StateError> {
         let parse = |s: &str| s.parse::<i64>().map_err(|_| StateError::bad_key(key));
         if let Some(rest) = state::strip(key, state::SEGMENT_PREFIX) {
             let (segs, dim) =
                 state::split_segments(rest, 4).ok_or_else(|| StateError::bad_key(key))?;
             let w = Window::new(parse(segs[1])?, parse(segs[2])?);
             let k: K = state::from_json(key, dim)?;
-            let members: Vec<String> = state::from_json(key, value)?;
+            let mut members = Vec::new();
+            state::decode_names(key, value, |name| members.push(names.intern(name)))?;
             let slot = self
                 .windows
                 .get_mut(&w)

@@ -4,12 +4,13 @@
 //! task can discard entries written by a transaction that never committed (on brokers that
 //! do not hide aborted records) and knows exactly which input offsets it has applied.
 //!
-//! Keys are ASCII paths, values JSON (or a little-endian integer for dedup ids):
+//! Keys are ASCII paths, values JSON (or binary where noted):
 //! `meta/clock` (watermarks and processing-time timers), `meta/position` (applied offsets),
 //! `win/<operator>/<start>/<end>/<dimension json>` (one windowed result, without its
 //! distinct-member set), `wseg/<operator>/<start>/<end>/<flush seq>/<dimension json>` (the
-//! members added to that result's set during one flush, a JSON array of strings),
-//! `ses/<operator>/<key json>` (the sessions of one key), `dedup/<transaction_id>` (u32
+//! members added to that result's set during one flush: binary, each customer id as its
+//! LEB128 byte length followed by its UTF-8 bytes),
+//! `ses/<operator>/<key json>` (the sessions of one key), `dedup/<transaction_id>` (u32 LE
 //! expiry in epoch seconds). Replaying the entries of a topic in order, last write per
 //! key winning and tombstones deleting, rebuilds the state exactly.
 
@@ -127,6 +128,50 @@ pub(crate) fn from_json<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, 
     serde_json::from_slice(v).map_err(|e| StateError::bad_value(key, e))
 }
 
+/// Encodes a member segment: each string as its LEB128 byte length and its UTF-8 bytes.
+pub(crate) fn encode_names<'a>(names: impl IntoIterator<Item = &'a str>, out: &mut Vec<u8>) {
+    for name in names {
+        let mut n = name.len();
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(name.as_bytes());
+    }
+}
+
+/// Decodes a member segment written by [`encode_names`], calling `f` for each string.
+pub(crate) fn decode_names(
+    key: &[u8],
+    mut v: &[u8],
+    mut f: impl FnMut(&str),
+) -> Result<(), StateError> {
+    let bad = |msg| StateError::bad_value(key, msg);
+    while !v.is_empty() {
+        let (mut n, mut shift) = (0usize, 0u32);
+        loop {
+            let (&b, rest) = v.split_first().ok_or_else(|| bad("truncated length"))?;
+            v = rest;
+            if shift > 56 {
+                return Err(bad("length too long"));
+            }
+            n |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        if n > v.len() {
+            return Err(bad("truncated member"));
+        }
+        let (name, rest) = v.split_at(n);
+        f(std::str::from_utf8(name).map_err(|_| bad("member is not UTF-8"))?);
+        v = rest;
+    }
+    Ok(())
+}
+
 /// Where restored entries are routed: a state key with its prefix stripped.
 pub(crate) fn strip<'a>(key: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
     key.strip_prefix(prefix.as_bytes())
@@ -171,6 +216,21 @@ pub fn compact_committed<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_segments_round_trip_and_reject_garbage() {
+        let long = "x".repeat(300);
+        let names = ["customer-1", "", "é", long.as_str()];
+        let mut v = Vec::new();
+        encode_names(names, &mut v);
+        let mut back = Vec::new();
+        decode_names(b"k", &v, |s| back.push(s.to_owned())).unwrap();
+        assert_eq!(back, names);
+        assert!(decode_names(b"k", &v[..v.len() - 1], |_| {}).is_err());
+        assert!(decode_names(b"k", &[0x80], |_| {}).is_err());
+        assert!(decode_names(b"k", &[1, 0xff], |_| {}).is_err());
+        assert!(decode_names(b"k", &[0xff; 12], |_| {}).is_err());
+    }
 
     #[test]
     fn split_keeps_slashes_in_the_tail() {

@@ -17,12 +17,13 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 
 use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
-use super::dedup::id::CompactRef;
 use super::dedup::Deduplicator;
 use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef};
+use super::interner::{Interner, MemberId};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
 use super::operator::WindowOperator;
 use super::state::{StateError, TopicPartition};
@@ -104,6 +105,8 @@ pub struct Task {
     pub(crate) revenue: Vec<WindowOperator<RevenueDim, RevenueAgg>>,
     pub(crate) activity: WindowOperator<All, ActivityAgg>,
     pub(crate) quality: WindowOperator<All, QualityAgg>,
+    /// Customer ids of the distinct-customer sets, as task-local numbers.
+    pub(crate) customers: Interner,
     pub(crate) flush_seq: u64,
     counters: Counters,
 }
@@ -132,6 +135,7 @@ impl Task {
             revenue,
             activity: WindowOperator::new(kpi::ACTIVITY, w.activity, lateness),
             quality: WindowOperator::new(kpi::QUALITY, w.quality, lateness),
+            customers: Interner::default(),
             flush_seq: 0,
             counters: Counters::default(),
             inputs,
@@ -226,6 +230,16 @@ impl Task {
             value,
             now,
         };
+        // Dedup and the customer interner are looked up after validation; start loading
+        // their slots now.
+        match &record {
+            Ok(Record::Transaction(t)) => {
+                self.dedup.prefetch(&t.transaction_id);
+                self.customers.prefetch(&t.customer_id);
+            }
+            Ok(Record::Event(e)) => self.customers.prefetch(&e.customer_id),
+            Err(_) => {}
+        }
         let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
         let disposition = match checked {
             Err(rejection) => {
@@ -305,6 +319,26 @@ impl Task {
         self.quality
             .advance(wm, &mut RowSink::new(&mut out.kpis, kpi::QUALITY));
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+        self.collect_customers();
+    }
+
+    /// Frees the interned customer ids that no live window holds any more (after purges),
+    /// once the interner has grown enough since the last collection.
+    fn collect_customers(&mut self) {
+        if !self.customers.gc_due() {
+            return;
+        }
+        let mut live = vec![0u64; self.customers.id_bound().div_ceil(64)];
+        let mut mark = |id: MemberId| {
+            if let Some(w) = live.get_mut(id as usize / 64) {
+                *w |= 1 << (id % 64);
+            }
+        };
+        for op in &self.revenue {
+            op.for_each_member(&mut mark);
+        }
+        self.activity.for_each_member(&mut mark);
+        self.customers.sweep(&live);
     }
 
     /// The event time at which records without a usable window of their own are counted.
@@ -385,11 +419,18 @@ impl Task {
             self.late(&t.transaction_id, &t.customer_id, ts, src, wm, out);
             return Disposition::Late;
         }
+        let customer = if t.status == TxStatus::Completed {
+            self.customers.intern(&t.customer_id)
+        } else {
+            MemberId::MAX // not added to any set
+        };
+        let summary = TxSummary::new(&t, customer);
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::REVENUE);
         for op in &mut self.revenue {
-            add_transaction(op, &t, wm, &mut sink);
+            add_transaction(op, &summary, wm, &mut sink);
         }
+        drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
         out.transactions.push(Accepted {
@@ -416,7 +457,7 @@ impl Task {
         }
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::ACTIVITY);
-        let customer = CompactRef::new(&e.customer_id);
+        let customer = self.customers.intern(&e.customer_id);
         self.activity
             .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
@@ -439,65 +480,87 @@ fn line_total(q: i32, price: Decimal, discount: Decimal) -> Decimal {
         .saturating_sub(discount)
 }
 
+/// What one valid transaction adds to the revenue windows, computed once for all revenue
+/// operators: the overall figures and, for completed orders, one entry per distinct item
+/// category (in order of first appearance) with its net revenue and units.
+struct TxSummary<'a> {
+    ts: Millis,
+    completed: bool,
+    failed: bool,
+    amount: Decimal,
+    units: u64,
+    /// The interned customer of a completed transaction.
+    customer: MemberId,
+    categories: SmallVec<[(&'a str, Decimal, u64); 4]>,
+}
+
+impl<'a> TxSummary<'a> {
+    fn new(t: &'a Transaction, customer: MemberId) -> Self {
+        let completed = t.status == TxStatus::Completed;
+        let mut categories: SmallVec<[(&'a str, Decimal, u64); 4]> = SmallVec::new();
+        let mut units = 0u64;
+        for item in &t.items {
+            let q = u64::from(item.quantity.unsigned_abs());
+            units += q;
+            if !completed {
+                continue;
+            }
+            let line = line_total(item.quantity, item.unit_price, item.discount);
+            let category = item.category.as_str();
+            match categories.iter_mut().find(|(c, _, _)| *c == category) {
+                Some((_, revenue, u)) => {
+                    *revenue = revenue.saturating_add(line);
+                    *u += q;
+                }
+                None => categories.push((category, Decimal::ZERO.saturating_add(line), q)),
+            }
+        }
+        TxSummary {
+            ts: t.timestamp,
+            completed,
+            failed: t.status == TxStatus::Failed,
+            amount: t.amount,
+            units,
+            customer,
+            categories,
+        }
+    }
+}
+
 /// Adds one valid transaction to a revenue operator: the overall row, and for completed
 /// orders one row per distinct item category.
 fn add_transaction(
     op: &mut WindowOperator<RevenueDim, RevenueAgg>,
-    t: &Transaction,
+    t: &TxSummary<'_>,
     wm: Millis,
     sink: &mut impl EmitSink<RevenueDim, RevenueAgg>,
 ) {
-    let ts = t.timestamp;
-    let completed = t.status == TxStatus::Completed;
-    let customer = CompactRef::new(&t.customer_id);
-    let failed = t.status == TxStatus::Failed;
-    let units: u64 = t
-        .items
-        .iter()
-        .map(|i| u64::from(i.quantity.unsigned_abs()))
-        .sum();
     op.update(
         &RevenueDimRef::All,
-        ts,
+        t.ts,
         wm,
         |a| {
             a.attempts += 1;
-            a.failed += u64::from(failed);
-            if completed {
+            a.failed += u64::from(t.failed);
+            if t.completed {
                 a.revenue = a.revenue.saturating_add(t.amount);
                 a.orders += 1;
-                a.items += units;
-                a.customers.insert(customer);
+                a.items += t.units;
+                a.customers.insert(t.customer);
             }
         },
         sink,
     );
-    if !completed {
-        return;
-    }
-    for (i, item) in t.items.iter().enumerate() {
-        let category = item.category.as_str();
-        if t.items[..i].iter().any(|p| p.category == category) {
-            continue;
-        }
-        let (revenue, units) = t.items[i..].iter().filter(|p| p.category == category).fold(
-            (Decimal::ZERO, 0u64),
-            |(r, u), p| {
-                (
-                    r.saturating_add(line_total(p.quantity, p.unit_price, p.discount)),
-                    u + u64::from(p.quantity.unsigned_abs()),
-                )
-            },
-        );
+    for &(category, revenue, units) in &t.categories {
         op.update(
             &RevenueDimRef::Category(category),
-            ts,
+            t.ts,
             wm,
             |a| {
                 a.revenue = a.revenue.saturating_add(revenue);
                 a.orders += 1;
                 a.items += units;
-                a.customers.insert(customer);
+                a.customers.insert(t.customer);
             },
             sink,
         );

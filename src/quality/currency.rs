@@ -19,9 +19,41 @@ const CODES: &[&str] = &[
     "XPT", "XSU", "XTS", "XUA", "XXX", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
+/// Index of a three-letter upper-case code in 26³ (None for anything else).
+const fn index(b: &[u8]) -> Option<usize> {
+    if b.len() != 3 {
+        return None;
+    }
+    let mut v = 0;
+    let mut i = 0;
+    while i < 3 {
+        if !b[i].is_ascii_uppercase() {
+            return None;
+        }
+        v = v * 26 + (b[i] - b'A') as usize;
+        i += 1;
+    }
+    Some(v)
+}
+
+/// [`CODES`] as a bitmap over all 26³ three-letter codes: one lookup instead of a search.
+const TABLE: [u64; 26 * 26 * 26 / 64 + 1] = {
+    let mut t = [0u64; 26 * 26 * 26 / 64 + 1];
+    let mut i = 0;
+    while i < CODES.len() {
+        match index(CODES[i].as_bytes()) {
+            Some(v) => t[v / 64] |= 1 << (v % 64),
+            None => panic!("ISO 4217 codes are three upper-case letters"),
+        }
+        i += 1;
+    }
+    t
+};
+
 /// Whether `code` is an active ISO 4217 alphabetic code (exact, upper case).
+#[inline]
 pub fn is_iso4217(code: &str) -> bool {
-    code.len() == 3 && CODES.binary_search(&code).is_ok()
+    index(code.as_bytes()).is_some_and(|v| TABLE[v / 64] & (1 << (v % 64)) != 0)
 }
 
 #[cfg(test)]
@@ -41,5 +73,22 @@ mod tests {
         for c in ["usd", "US", "USDX", "ABC", "XYZ", "", "DEM", "HRK"] {
             assert!(!is_iso4217(c), "{c}");
         }
+    }
+
+    #[test]
+    fn table_holds_exactly_the_list() {
+        let mut n = 0;
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                for c in b'A'..=b'Z' {
+                    let code = String::from_utf8(vec![a, b, c]).unwrap();
+                    let listed = CODES.binary_search(&code.as_str()).is_ok();
+                    assert_eq!(is_iso4217(&code), listed, "{code}");
+                    n += usize::from(listed);
+                }
+            }
+        }
+        assert_eq!(n, CODES.len());
+        assert!(!is_iso4217("ÉUR") && !is_iso4217("EU€"));
     }
 }

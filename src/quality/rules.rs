@@ -45,8 +45,18 @@ pub struct Validator {
     tolerance: Decimal,
 }
 
+#[inline]
+fn blank(value: &str) -> bool {
+    // Fast path: a value starting with a visible ASCII character is not blank.
+    match value.as_bytes().first() {
+        Some(&c) if c.is_ascii_graphic() => false,
+        _ => value.trim().is_empty(),
+    }
+}
+
+#[inline]
 fn required(value: &str, field: &str) -> Result<(), Rejection> {
-    if value.trim().is_empty() {
+    if blank(value) {
         Err(Rejection::missing_field(field))
     } else {
         Ok(())
@@ -121,10 +131,10 @@ impl Validator {
             return Err(Rejection::missing_field("items"));
         }
         for (i, item) in t.items.iter().enumerate() {
-            if item.product_id.trim().is_empty() {
+            if blank(&item.product_id) {
                 return Err(Rejection::missing_field(&format!("items[{i}].product_id")));
             }
-            if item.category.trim().is_empty() {
+            if blank(&item.category) {
                 return Err(Rejection::missing_field(&format!("items[{i}].category")));
             }
         }

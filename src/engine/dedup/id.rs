@@ -3,42 +3,67 @@
 //! `u128`; every other string (including upper-case UUIDs, which are different strings and
 //! therefore different ids) is kept verbatim. No two distinct strings share a form.
 
+/// Lowercase hex digit values; 0xff for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Positions of the hex digits in the canonical form.
+const HEX_POSITIONS: [u8; 32] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29,
+    30, 31, 32, 33, 34, 35,
+];
+
 /// Parses a canonical lowercase hyphenated UUID into its 128 bits.
 #[inline]
 pub fn parse_uuid(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 {
+    let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
     let mut v: u128 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u128::from(d);
+    let mut bad = 0u8;
+    for &p in &HEX_POSITIONS {
+        let d = HEX_VALUE[b[p as usize] as usize];
+        bad |= d;
+        v = (v << 4) | u128::from(d & 0xf);
     }
-    Some(v)
+    // Any invalid digit (0xff) sets the high bits, which no valid digit has.
+    (bad & 0xf0 == 0).then_some(v)
+}
+
+/// Where the two hex digits of each of the 16 bytes go in the canonical form.
+const BYTE_POSITIONS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/// Writes 128 bits as the canonical lowercase UUID (36 bytes) into `out`.
+#[inline]
+pub fn write_uuid(v: u128, out: &mut [u8; 36]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for p in [8, 13, 18, 23] {
+        out[p] = b'-';
+    }
+    for (b, &p) in v.to_be_bytes().iter().zip(&BYTE_POSITIONS) {
+        out[p] = HEX[usize::from(b >> 4)];
+        out[p + 1] = HEX[usize::from(b & 0xf)];
+    }
 }
 
 /// Formats 128 bits as the canonical lowercase UUID string (inverse of [`parse_uuid`]).
 pub fn format_uuid(v: u128) -> String {
-    let hex = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut buf = [0u8; 36];
+    write_uuid(v, &mut buf);
+    buf.iter().map(|&b| char::from(b)).collect()
 }
 
 /// An identifier in its compact form.
@@ -75,6 +100,25 @@ mod tests {
         let v = parse_uuid(s).unwrap();
         assert_eq!(format_uuid(v), s);
         assert_eq!(format_uuid(0), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            format_uuid(u128::MAX),
+            "ffffffff-ffff-ffff-ffff-ffffffffffff"
+        );
+        let mut x: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+        for _ in 0..1_000 {
+            x = x.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(12_345);
+            let hex = format!("{x:032x}");
+            let expected = format!(
+                "{}-{}-{}-{}-{}",
+                &hex[0..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..32]
+            );
+            assert_eq!(format_uuid(x), expected);
+            assert_eq!(parse_uuid(&expected), Some(x));
+        }
     }
 
     #[test]

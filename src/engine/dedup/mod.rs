@@ -13,7 +13,7 @@ pub mod table;
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
-use self::id::{format_uuid, parse_uuid, CompactId};
+use self::id::{parse_uuid, write_uuid, CompactId};
 use self::table::IdTable;
 use super::state::{self, StateError};
 use crate::model::time::Millis;
@@ -53,7 +53,10 @@ pub struct Deduplicator {
     table: IdTable,
     overflow: HashMap<Box<str>, u32, ahash::RandomState>,
     overflow_swept_at: u32,
-    pending: Vec<(CompactId, Option<u32>)>,
+    /// Changelog records since the last flush: UUID ids with their expiry (0: forgotten)
+    /// and, apart (the key spaces are disjoint, so per-key order is kept), other ids.
+    pending: Vec<(u128, u32)>,
+    pending_other: Vec<(Box<str>, Option<u32>)>,
     changelog: bool,
 }
 
@@ -65,6 +68,7 @@ impl Deduplicator {
             overflow: HashMap::with_hasher(ahash::RandomState::new()),
             overflow_swept_at: 0,
             pending: Vec::new(),
+            pending_other: Vec::new(),
             changelog: true,
         }
     }
@@ -74,6 +78,7 @@ impl Deduplicator {
         self.changelog = on;
         if !on {
             self.pending.clear();
+            self.pending_other.clear();
         }
     }
 
@@ -95,6 +100,15 @@ impl Deduplicator {
             + self.overflow.keys().map(|k| k.len()).sum::<usize>()
     }
 
+    /// Hints the CPU to fetch the table slot `id` will be looked up in (see
+    /// [`IdTable::prefetch`]); no effect on the state.
+    #[inline]
+    pub fn prefetch(&self, id: &str) {
+        if let Some(u) = parse_uuid(id) {
+            self.table.prefetch(u);
+        }
+    }
+
     /// Checks `id` (event time `ts`) against the remembered ids at watermark `wm`. Returns
     /// true for a duplicate; otherwise remembers the id and returns false.
     #[inline]
@@ -107,7 +121,7 @@ impl Deduplicator {
             }
             self.table.insert(u, expiry);
             if self.changelog {
-                self.pending.push((CompactId::Uuid(u), Some(expiry)));
+                self.pending.push((u, expiry));
             }
         } else {
             if self.overflow.get(id).is_some_and(|e| *e > now) {
@@ -115,8 +129,7 @@ impl Deduplicator {
             }
             self.overflow.insert(id.into(), expiry);
             if self.changelog {
-                self.pending
-                    .push((CompactId::Other(id.into()), Some(expiry)));
+                self.pending_other.push((id.into(), Some(expiry)));
             }
         }
         false
@@ -126,9 +139,10 @@ impl Deduplicator {
     pub fn sweep(&mut self, wm: Millis) {
         let now = secs_floor(wm);
         let (pending, log) = (&mut self.pending, self.changelog);
+        let pending_other = &mut self.pending_other;
         self.table.sweep(now, self.cfg.sweep_per_record, |k| {
             if log {
-                pending.push((CompactId::Uuid(k), None));
+                pending.push((k, 0));
             }
         });
         // The overflow map holds only non-UUID ids (rare); sweep it whole once a minute
@@ -138,7 +152,7 @@ impl Deduplicator {
             self.overflow.retain(|k, e| {
                 let keep = *e > now;
                 if !keep && log {
-                    pending.push((CompactId::Other(k.clone()), None));
+                    pending_other.push((k.clone(), None));
                 }
                 keep
             });
@@ -146,9 +160,15 @@ impl Deduplicator {
     }
 
     fn entry_key(id: &CompactId) -> Vec<u8> {
-        let mut key = state::DEDUP_PREFIX.as_bytes().to_vec();
+        let p = state::DEDUP_PREFIX.as_bytes();
+        let mut key = Vec::with_capacity(p.len() + 36);
+        key.extend_from_slice(p);
         match id {
-            CompactId::Uuid(u) => key.extend_from_slice(format_uuid(*u).as_bytes()),
+            CompactId::Uuid(u) => {
+                let mut buf = [0u8; 36];
+                write_uuid(*u, &mut buf);
+                key.extend_from_slice(&buf);
+            }
             CompactId::Other(s) => key.extend_from_slice(s.as_bytes()),
         }
         key
@@ -158,7 +178,13 @@ impl Deduplicator {
     pub fn flush(&mut self, out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>)) {
         for (id, expiry) in self.pending.drain(..) {
             out(
-                Self::entry_key(&id),
+                Self::entry_key(&CompactId::Uuid(id)),
+                (expiry != 0).then(|| expiry.to_le_bytes().to_vec()),
+            );
+        }
+        for (id, expiry) in self.pending_other.drain(..) {
+            out(
+                Self::entry_key(&CompactId::Other(id)),
                 expiry.map(|e| e.to_le_bytes().to_vec()),
             );
         }
@@ -213,6 +239,7 @@ impl Deduplicator {
 
 #[cfg(test)]
 mod tests {
+    use super::id::format_uuid;
     use super::*;
 
     const DAY: i64 = 24 * 3_600_000;

@@ -105,6 +105,26 @@ impl IdTable {
         }
     }
 
+    /// Hints the CPU to load the home slot of `key`, so that a lookup issued a little later
+    /// (after validating the record) does not wait for memory.
+    #[inline]
+    pub fn prefetch(&self, key: u128) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let p = self.slots[self.home(key)..].as_ptr();
+            // SAFETY: prefetching is only a hint; it cannot fault, and `p` points into
+            // the slot array anyway.
+            #[allow(unused_unsafe)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.cast::<i8>(),
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
     /// The expiry of `key`, if present.
     #[inline]
     pub fn get(&self, key: u128) -> Option<u32> {

@@ -11,6 +11,7 @@ use super::super::state::StateError;
 use super::super::task::RowSink;
 use super::super::window::{Window, WindowSpec};
 use super::partials::SourcePartials;
+use crate::engine::Interner;
 use crate::model::time::Millis;
 use crate::model::KpiRow;
 
@@ -50,6 +51,9 @@ pub(super) trait MergeFamily: Send {
 pub(super) struct Family<A> {
     kpi: &'static str,
     op: WindowOperator<String, SourcePartials<A>>,
+    /// Partials carry counts, not distinct members, so stage 2 interns no customer ids;
+    /// the operator's changelog API takes a name table all the same.
+    names: Interner,
 }
 
 impl<A: Aggregate + Send> Family<A> {
@@ -61,6 +65,7 @@ impl<A: Aggregate + Send> Family<A> {
         Family {
             kpi,
             op: WindowOperator::new(kpi, spec, allowed_lateness_ms),
+            names: Interner::default(),
         }
     }
 }
@@ -103,11 +108,11 @@ impl<A: Aggregate + Send> MergeFamily for Family<A> {
     }
 
     fn flush(&mut self, seq: u64, out: &mut EntrySink<'_>) -> Result<(), StateError> {
-        self.op.flush(seq, &mut |k, v| out(k, v))
+        self.op.flush(seq, &self.names, &mut |k, v| out(k, v))
     }
 
     fn snapshot(&self, out: &mut EntrySink<'_>) -> Result<(), StateError> {
-        self.op.snapshot(&mut |k, v| out(k, v))
+        self.op.snapshot(&self.names, &mut |k, v| out(k, v))
     }
 
     fn owns(&self, key: &[u8]) -> bool {
@@ -115,7 +120,7 @@ impl<A: Aggregate + Send> MergeFamily for Family<A> {
     }
 
     fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
-        self.op.restore(key, value)
+        self.op.restore(key, value, &mut self.names)
     }
 
     fn len(&self) -> usize {

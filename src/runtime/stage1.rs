@@ -293,11 +293,18 @@ impl Stage1 {
     }
 
     fn emit_outputs(&mut self, p: i32, out: &mut Outputs) -> Result<()> {
-        let s = self.settings.clone();
+        let mut unknown_products = 0;
+        let r = self.send_outputs(p, out, &mut unknown_products);
+        self.totals.unknown_products += unknown_products;
+        r
+    }
+
+    fn send_outputs(&self, p: i32, out: &mut Outputs, unknown_products: &mut u64) -> Result<()> {
+        let s = &self.settings;
         for a in out.transactions.drain(..) {
             let source = a.source();
             let (order, unknown) = enrich(a.record, source, &self.catalog);
-            self.totals.unknown_products += unknown as u64;
+            *unknown_products += unknown as u64;
             let value = self
                 .handle
                 .block_on(self.encoder.encode(&s.orders, &order))?;

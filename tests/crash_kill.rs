@@ -13,9 +13,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -24,34 +21,14 @@ use rand::{Rng, SeedableRng};
 use shopstream::generator::{self, GenerateArgs};
 use support::kafka::MockKafka;
 use support::oracle::{check_revenue_windows, expected};
-use support::{shopstream, EmbeddedPostgres};
+use support::proc::{spawn_run, terminate, write_config};
+use support::EmbeddedPostgres;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn spawn_run(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    shopstream()
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "run",
-        ])
-        .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 async fn crash_test(guarantee: &str) {
@@ -94,18 +71,7 @@ async fn crash_test(guarantee: &str) {
         generator::run(&args, &AtomicBool::new(false)).unwrap()
     });
 
-    let config = dir.path().join("shopstream.toml");
-    let mut f = std::fs::File::create(&config).unwrap();
-    write!(
-        f,
-        "[kafka]\nbootstrap_servers = \"{}\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
-         [postgres]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"shop\"\ndbname = \"shop\"\nsslmode = \"disable\"\n\
-         [processing]\nguarantee = \"{guarantee}\"\n[metrics]\nlisten = \"\"\n\
-         [engine.watermark]\nidle_timeout_ms = 2000\n",
-        k.bootstrap(),
-        pg.port()
-    )
-    .unwrap();
+    let config = write_config(dir.path(), &k.bootstrap(), pg.port(), guarantee, 0);
     let log = dir.path().join("run.log");
     let (client, c) = tokio_postgres::connect(&pg.connection_string("shop"), tokio_postgres::NoTls)
         .await
@@ -156,7 +122,7 @@ async fn crash_test(guarantee: &str) {
     }
     producing.await.unwrap();
     let (valid, invalid) = expected(dir.path());
-    let mut child = spawn_run(&config, &log);
+    let child = spawn_run(&config, &log);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(180) {
         if count("SELECT count(*) FROM fact_orders").await >= valid.len()
@@ -169,10 +135,7 @@ async fn crash_test(guarantee: &str) {
     }
     // Give a doubled row, if any, the time to show up before checking.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = child.wait().unwrap();
+    let clean = terminate(child);
 
     let got: BTreeSet<String> = client
         .query("SELECT transaction_id FROM fact_orders", &[])
@@ -203,10 +166,7 @@ async fn crash_test(guarantee: &str) {
         restores.len(),
         restores.iter().max().copied().unwrap_or(0)
     );
-    assert!(
-        status.success(),
-        "final run did not stop cleanly on SIGTERM: {status}"
-    );
+    assert!(clean, "final run did not stop cleanly on SIGTERM");
     assert!(
         missing.is_empty() && extra.is_empty(),
         "missing {missing:?} extra {extra:?}"

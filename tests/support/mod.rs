@@ -5,6 +5,7 @@
 
 pub mod kafka;
 pub mod oracle;
+pub mod proc;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;

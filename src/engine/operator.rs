@@ -150,6 +150,39 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         true
     }
 
+    /// Calls `each` once per live window containing `ts` (in `update`'s window order) with
+    /// a handle updating results of that window, so several keys of one record cost one
+    /// window lookup. Equivalent to one `update` per key when the spec is tumbling (one
+    /// window per timestamp); with hopping windows late updates come out window by window.
+    /// Returns the number of windows visited.
+    #[inline]
+    pub fn update_keys<S: EmitSink<K, A>>(
+        &mut self,
+        ts: Millis,
+        wm: Millis,
+        sink: &mut S,
+        mut each: impl FnMut(&mut WindowUpdate<'_, K, A, S>),
+    ) -> usize {
+        let mut n = 0;
+        let spec = self.spec;
+        let lateness = self.lateness_ms;
+        let windows = &mut self.windows;
+        spec.for_each_window(ts, |w| {
+            if w.expiry(lateness) <= wm {
+                return;
+            }
+            let bucket = windows.entry(w).or_insert_with(Bucket::new);
+            each(&mut WindowUpdate {
+                bucket,
+                w,
+                wm,
+                sink: &mut *sink,
+            });
+            n += 1;
+        });
+        n
+    }
+
     /// Emits `on_time` and `final` results due at watermark `wm` and purges final ones.
     pub fn advance(&mut self, wm: Millis, sink: &mut impl EmitSink<K, A>) {
         self.scratch.clear();
@@ -388,5 +421,34 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             .slots
             .insert(k, slot);
         Ok(())
+    }
+}
+
+/// Updates results of one live window (see [`WindowOperator::update_keys`]).
+pub struct WindowUpdate<'a, K, A, S> {
+    bucket: &'a mut Bucket<K, A>,
+    w: Window,
+    wm: Millis,
+    sink: &'a mut S,
+}
+
+impl<K: Dimension, A: Aggregate, S: EmitSink<K, A>> WindowUpdate<'_, K, A, S> {
+    /// Applies `f` to the result of `key` in this window, exactly as
+    /// [`WindowOperator::update_window`] does for a live window.
+    #[inline]
+    pub fn update<Q>(&mut self, key: &Q, f: impl FnOnce(&mut A))
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: for<'q> From<&'q Q>,
+    {
+        let slot = self.bucket.slots.entry_ref(key).or_default();
+        if self.w.end <= self.wm {
+            slot.fired = true;
+        }
+        if slot.update(f) {
+            if let Some((k, slot)) = self.bucket.slots.get_key_value_mut(key) {
+                slot.emit(self.w, k, EmitStatus::LateUpdate, &mut *self.sink);
+            }
+        }
     }
 }

@@ -28,6 +28,7 @@ use super::io::{Accepted, Counters, Disposition, Input, Outputs};
 use super::operator::WindowOperator;
 use super::state::{StateError, TopicPartition};
 use super::watermark::Watermarks;
+use super::window::WindowSpec;
 use crate::model::time::Millis;
 use crate::model::{KpiRow, LateRecord, Record, SourceCoord, Transaction, TxStatus, UserEvent};
 use crate::quality::{Outcome, QualityAgg, Rejection, Validator};
@@ -535,6 +536,31 @@ fn add_transaction(
     wm: Millis,
     sink: &mut impl EmitSink<RevenueDim, RevenueAgg>,
 ) {
+    if matches!(op.spec(), WindowSpec::Tumbling { .. }) {
+        // One window per timestamp: look it up once for the overall and category rows
+        // (same updates and emission order as the per-key path below).
+        op.update_keys(t.ts, wm, sink, |u| {
+            u.update(&RevenueDimRef::All, |a| {
+                a.attempts += 1;
+                a.failed += u64::from(t.failed);
+                if t.completed {
+                    a.revenue = a.revenue.saturating_add(t.amount);
+                    a.orders += 1;
+                    a.items += t.units;
+                    a.customers.insert(t.customer);
+                }
+            });
+            for &(category, revenue, units) in &t.categories {
+                u.update(&RevenueDimRef::Category(category), |a| {
+                    a.revenue = a.revenue.saturating_add(revenue);
+                    a.orders += 1;
+                    a.items += units;
+                    a.customers.insert(t.customer);
+                });
+            }
+        });
+        return;
+    }
     op.update(
         &RevenueDimRef::All,
         t.ts,

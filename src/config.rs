@@ -361,7 +361,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, toml).unwrap();
-        let prefix = format!("SHOPSTREAM_TEST_{}_", std::process::id());
+        // A prefix of its own per call: tests run in parallel and share the environment.
+        static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("SHOPSTREAM_TEST_{}_{n}_", std::process::id());
         for (k, v) in env {
             std::env::set_var(format!("{prefix}{k}"), v);
         }

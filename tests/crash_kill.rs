@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use shopstream::generator::{self, GenerateArgs};
 use support::kafka::MockKafka;
 use support::oracle::{check_revenue_windows, expected};
-use support::proc::{spawn_run, terminate, write_config};
+use support::proc::{spawn_run, write_config};
 use support::EmbeddedPostgres;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -102,15 +102,14 @@ async fn crash_test(guarantee: &str) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1_500))).await;
-        if child.try_wait().unwrap().is_some() {
+        if child.exited() {
             panic!(
                 "run exited early; log:\n{}",
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         }
         let mid_stream = !producing.is_finished();
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill(); // SIGKILL
         done_kills += 1;
         kills_mid_stream += usize::from(mid_stream);
         rows = count("SELECT count(*) FROM fact_orders").await;
@@ -136,7 +135,7 @@ async fn crash_test(guarantee: &str) {
     }
     // Give a doubled row, if any, the time to show up before checking.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let clean = terminate(child);
+    let clean = child.terminate();
 
     let got: BTreeSet<String> = client
         .query("SELECT transaction_id FROM fact_orders", &[])

@@ -103,7 +103,7 @@ async fn run_pipeline(guarantee: Guarantee) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let (stage1, _) = pipeline.stop().await.unwrap();
+    let (stage1, _) = pipeline.drain().await.unwrap();
     assert_eq!(
         stage1.consumed, 6000,
         "every input record consumed once in this run"

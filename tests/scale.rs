@@ -13,7 +13,7 @@ use clap::Parser;
 use shopstream::generator::{self, GenerateArgs};
 use support::kafka::MockKafka;
 use support::oracle::{check_revenue_windows, expected};
-use support::proc::{spawn_run, terminate, write_config};
+use support::proc::{log_tail, spawn_run, write_config};
 use support::EmbeddedPostgres;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -61,9 +61,17 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     let b = spawn_run(&configs[1], &log);
     let c = spawn_run(&configs[2], &log);
     tokio::time::sleep(Duration::from_secs(12)).await;
-    assert!(terminate(b), "instance 1 must leave cleanly");
+    assert!(
+        b.terminate(),
+        "instance 1 must leave cleanly; log:\n{}",
+        log_tail(&log, 60)
+    );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(terminate(a), "instance 0 must leave cleanly");
+    assert!(
+        a.terminate(),
+        "instance 0 must leave cleanly; log:\n{}",
+        log_tail(&log, 60)
+    );
     producing.await.unwrap();
     let (valid, invalid) = expected(dir.path());
 
@@ -93,7 +101,11 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(terminate(c), "the last instance must stop cleanly");
+    assert!(
+        c.terminate(),
+        "the last instance must stop cleanly; log:\n{}",
+        log_tail(&log, 60)
+    );
 
     let got: BTreeSet<String> = client
         .query("SELECT transaction_id FROM fact_orders", &[])

@@ -105,7 +105,7 @@ async fn sink_once(bootstrap: &str, pg: &str, group: &str) -> consumer::SinkTota
     let mut settings = SinkSettings::pipeline(pg.to_string());
     settings.group = group.into();
     settings.linger = Duration::from_millis(1500);
-    let (_tx, rx) = tokio::sync::watch::channel(true); // drain then stop
+    let (_tx, rx) = tokio::sync::watch::channel(consumer::SinkControl::Drain);
     consumer::run(
         base,
         Arc::new(InputDecoder::json(DecodeLimits::default())),

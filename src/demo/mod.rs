@@ -131,7 +131,7 @@ pub async fn run(args: DemoArgs, mut config: Config) -> Result<()> {
     eprintln!("demo: generator done; draining the pipeline");
     // Let stage 1 catch up with everything produced, then stop it and drain the sink.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (stage1, sink) = pipeline.stop().await?;
+    let (stage1, sink) = pipeline.drain().await?;
     view.refresh(started.elapsed()).await;
     view.print_final().await;
     println!(

@@ -20,7 +20,7 @@ use crate::codec::subjects::{DLQ, EVENTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANS
 use crate::codec::{DecodeLimits, InputDecoder, OutputEncoder};
 use crate::config::{Config, Guarantee, Secrets, WireFormat};
 use crate::engine::EngineConfig;
-use crate::sink::consumer::{self as sink, SinkSettings, SinkTotals};
+use crate::sink::consumer::{self as sink, SinkControl, SinkSettings, SinkTotals};
 
 pub const PARTIALS: &str = "shop.internal.partials";
 pub const CHANGELOG: &str = "shopstream-state-changelog";
@@ -33,7 +33,7 @@ pub struct Pipeline {
     stop_processor: Arc<AtomicBool>,
     stop_merge: Arc<AtomicBool>,
     merge: std::thread::JoinHandle<Result<Stage2Totals>>,
-    stop_sink: watch::Sender<bool>,
+    stop_sink: watch::Sender<SinkControl>,
     processor: std::thread::JoinHandle<Result<Stage1Totals>>,
     sink: Option<JoinHandle<Result<SinkTotals>>>,
 }
@@ -205,7 +205,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                 .map(|s| s.totals)
             })?
     };
-    let (stop_sink, rx) = watch::channel(false);
+    let (stop_sink, rx) = watch::channel(SinkControl::Run);
     let sink = opts.sink_pg.map(|pg| {
         let mut settings = SinkSettings::pipeline(pg);
         settings.static_member = config.processing.static_membership.then(|| {
@@ -231,9 +231,24 @@ impl Pipeline {
         self.processor.is_finished() || self.merge.is_finished()
     }
 
-    /// Stops stage 1 (committing its open interval), gives stage 2 the time to merge the
-    /// last partials and stops it, then lets the sink drain and stop.
+    /// A graceful shutdown: stops stage 1 (committing its open interval), gives stage 2
+    /// the time to merge the last partials and stops it, then lets the sink write the
+    /// batch in hand and stop. What is left on the topics is for the group's other
+    /// members or the next start; nothing waits on other instances.
     pub async fn stop(self) -> Result<(Stage1Totals, Option<SinkTotals>)> {
+        self.stop_with(SinkControl::Stop).await
+    }
+
+    /// Like [`Pipeline::stop`], but the sink first drains everything on its partitions:
+    /// for the last instance, once its producers have stopped (the demo's export).
+    pub async fn drain(self) -> Result<(Stage1Totals, Option<SinkTotals>)> {
+        self.stop_with(SinkControl::Drain).await
+    }
+
+    async fn stop_with(
+        self,
+        sink_control: SinkControl,
+    ) -> Result<(Stage1Totals, Option<SinkTotals>)> {
         self.stop_processor.store(true, Ordering::Relaxed);
         let p = self.processor;
         let totals = tokio::task::spawn_blocking(move || p.join())
@@ -251,7 +266,7 @@ impl Pipeline {
             commits = merged.commits,
             "stage 2 stopped"
         );
-        let _ = self.stop_sink.send(true);
+        let _ = self.stop_sink.send(sink_control);
         let sink = match self.sink {
             Some(h) => Some(h.await??),
             None => None,

@@ -83,13 +83,28 @@ pub async fn connect(conn: &str) -> Result<Client> {
     Ok(client)
 }
 
-/// Runs the sink until `stop` turns true and every assigned partition is drained (the
-/// stored offset has reached the partition's high watermark).
+/// What the sink is asked to do; it watches a channel of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkControl {
+    Run,
+    /// Write the batch in hand, store its offsets and stop: a graceful shutdown. Whatever
+    /// is left on the topics is picked up by the group's other members or the next start.
+    Stop,
+    /// Stop once every assigned partition is drained (its high watermark reached), or once
+    /// nothing has arrived for [`DRAIN_QUIET`] — for a last instance whose producers have
+    /// stopped (the demo and its export).
+    Drain,
+}
+
+/// How long a draining sink waits for records that may still come.
+pub const DRAIN_QUIET: Duration = Duration::from_secs(5);
+
+/// Runs the sink until `control` says stop (see [`SinkControl`]).
 pub async fn run(
     base: ClientConfig,
     decoder: Arc<InputDecoder>,
     settings: SinkSettings,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<SinkControl>,
 ) -> Result<SinkTotals> {
     let mut client = connect(&settings.pg_conn).await?;
     let mut config = base.clone();
@@ -107,8 +122,10 @@ pub async fn run(
     consumer.subscribe(&topics).context("subscribing")?;
     let mut stored = offsets::load(&client, &settings.group).await?;
     let mut totals = SinkTotals::default();
+    let mut last_record = Instant::now();
     loop {
-        let stopping = *stop.borrow();
+        let control = *stop.borrow();
+        let stopping = control != SinkControl::Run;
         let mut batch = Batch::default();
         let mut next: Offsets = BTreeMap::new();
         let deadline = Instant::now() + settings.linger;
@@ -131,12 +148,21 @@ pub async fn run(
                 batch.push(r);
             }
         }
+        let done = match control {
+            SinkControl::Run => false,
+            SinkControl::Stop => true,
+            SinkControl::Drain => {
+                next.is_empty()
+                    && (last_record.elapsed() >= DRAIN_QUIET || drained(&consumer, &stored))
+            }
+        };
         if next.is_empty() {
-            if stopping && drained(&consumer, &stored) {
+            if done {
                 return Ok(totals);
             }
             continue;
         }
+        last_record = Instant::now();
         let stats = write_with_retry(&mut client, &settings, &batch, &next).await?;
         totals.batches += 1;
         totals.rows += stats.total();
@@ -148,6 +174,9 @@ pub async fn run(
         if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
             // Only a resume hint: the offsets in PostgreSQL are authoritative.
             warn!(error = %e, "kafka offset commit failed (offsets are safe in PostgreSQL)");
+        }
+        if done {
+            return Ok(totals);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 /// Writes the config of instance `instance` and returns its path.
 pub fn write_config(
@@ -24,7 +25,7 @@ pub fn write_config(
 }
 
 /// Starts `shopstream run` with `config`, appending its JSON log to `log`.
-pub fn spawn_run(config: &Path, log: &Path) -> Child {
+pub fn spawn_run(config: &Path, log: &Path) -> Running {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -42,14 +43,76 @@ pub fn spawn_run(config: &Path, log: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Running::new)
         .unwrap()
 }
 
-/// Asks a child to stop (SIGTERM) and waits; true when it exited cleanly.
+/// Asks a child to stop (SIGTERM) and waits at most 60 s; true when it exited cleanly in
+/// time. A child that does not stop is killed (SIGKILL) so a test never hangs on it.
 pub fn terminate(mut child: Child) -> bool {
     // SAFETY: signalling a child process we own.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    child.wait().map(|s| s.success()).unwrap_or(false)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                eprintln!(
+                    "child {} did not stop within 60 s of SIGTERM; killing it",
+                    child.id()
+                );
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+/// A running child that is killed when dropped, so a failing test leaves no process behind.
+pub struct Running(Option<Child>);
+
+impl Running {
+    pub fn new(child: Child) -> Running {
+        Running(Some(child))
+    }
+
+    /// Stops it with SIGTERM (see [`terminate`]).
+    pub fn terminate(mut self) -> bool {
+        terminate(self.0.take().expect("running child"))
+    }
+
+    /// True when it has exited already.
+    pub fn exited(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Stops it with SIGKILL.
+    pub fn kill(mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The last `n` lines of a test's log, for failure messages.
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -89,7 +89,7 @@ impl Running {
     pub fn exited(&mut self) -> bool {
         self.0
             .as_mut()
-            .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
+            .map_or(true, |c| !matches!(c.try_wait(), Ok(None)))
     }
 
     /// Stops it with SIGKILL.

@@ -294,6 +294,9 @@ async fn generate_cmd(mut args: GenerateArgs, config: &Config) -> Result<(), Fai
 
 async fn run_cmd(config: &Config, secrets: &Secrets) -> Result<(), Failure> {
     use shopstream::runtime::app;
+    if let Some(addr) = shopstream::runtime::telemetry::install(&config.metrics.listen)? {
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+    }
     let pipeline = app::start(
         config,
         secrets,

@@ -13,7 +13,7 @@ use clap::Parser;
 use shopstream::generator::{self, GenerateArgs};
 use support::kafka::MockKafka;
 use support::oracle::{check_revenue_windows, expected};
-use support::proc::{log_tail, spawn_run, write_config};
+use support::proc::{log_report, log_tail, spawn_run, write_config};
 use support::EmbeddedPostgres;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,7 +130,8 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     );
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "missing {missing:?} extra {extra:?}"
+        "missing {missing:?} extra {extra:?}; log:\n{}",
+        log_report(&log, 40)
     );
     assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
     assert!(revoked > 0, "rebalances must have revoked partitions");

@@ -11,9 +11,10 @@ use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::changelog::seq_metadata;
+use super::interval_metrics::{self, Out};
 use super::partials::PartialMessage;
 use super::stage1::{now_ms, Stage1};
-use super::{txn, watermarks};
+use super::{telemetry, txn, watermarks};
 
 impl Stage1 {
     /// Ends the current interval and commits it.
@@ -44,6 +45,7 @@ impl Stage1 {
                 };
                 let high =
                     watermarks::cached(consumer.client(), &tp.topic, tp.partition).map(|(_, h)| h);
+                interval_metrics::consumer_lag(&tp.topic, tp.partition, pos, high);
                 let caught_up = match (pos, high) {
                     (Some(pos), Some(high)) => pos >= high,
                     (None, Some(high)) => high == 0,
@@ -65,9 +67,13 @@ impl Stage1 {
         if self.eos() {
             self.in_txn = false;
             match txn::commit(&*self.producer, consumer, &offsets)? {
-                txn::Outcome::Committed => self.totals.commits += 1,
+                txn::Outcome::Committed => {
+                    self.totals.commits += 1;
+                    self.record_commit();
+                }
                 txn::Outcome::Aborted => {
                     self.totals.aborts += 1;
+                    self.metrics.aborted();
                     self.drop_all_tasks();
                 }
             }
@@ -94,6 +100,7 @@ impl Stage1 {
                 .commit(&offsets, CommitMode::Sync)
                 .context("committing offsets")?;
             self.totals.commits += 1;
+            self.record_commit();
             Ok(())
         }
     }
@@ -113,7 +120,9 @@ impl Stage1 {
         for q in 0..self.partials_partitions {
             self.send(&topic, key.as_bytes(), Some(&msg), Some(q), None)?;
         }
-        metrics::gauge!("shopstream_watermark_lag_seconds", "task" => p.to_string())
+        self.metrics
+            .produced(Out::Partials, self.partials_partitions as usize);
+        metrics::gauge!(telemetry::WATERMARK_LAG, "task" => p.to_string())
             .set(now_ms().saturating_sub(wm).max(0) as f64 / 1000.0);
         Ok(())
     }
@@ -140,6 +149,7 @@ impl Stage1 {
     ) -> Result<()> {
         txn::abort(&*self.producer, &mut self.in_txn)?;
         self.totals.aborts += 1;
+        self.metrics.aborted();
         self.drop_all_tasks();
         txn::rewind(consumer)
     }

@@ -1,5 +1,5 @@
-//! The Kafka edge: client configuration, topic administration, and (as it lands) the
-//! transactional consume-transform-produce loop, rebalances, state restore and backpressure
+//! The Kafka edge: client configuration, topic administration, the transactional
+//! consume-transform-produce loop, rebalances, state restore, backpressure and metrics
 //! around the deterministic engine.
 
 pub mod app;
@@ -8,11 +8,13 @@ pub mod changelog;
 pub mod client;
 pub mod commit;
 pub mod enrich;
+pub mod interval_metrics;
 pub mod partials;
 pub mod processor;
 pub mod producer;
 pub mod stage1;
 pub mod stage2;
+pub mod telemetry;
 pub mod topics;
 pub mod txn;
 pub mod watermarks;

@@ -24,6 +24,7 @@ use tracing::{info, warn};
 use super::catalog::Catalog;
 use super::changelog::{self, applied_header};
 use super::enrich::enrich;
+use super::interval_metrics::{IntervalMetrics, Out};
 use super::partials::PartialMessage;
 use super::producer::DeliveryContext;
 use crate::codec::{DecodeError, InputDecoder, OutputEncoder, RecordKind};
@@ -71,6 +72,7 @@ pub struct Stage1 {
     pub(super) partials_partitions: i32,
     pub(super) tasks_total: i32,
     pub totals: Stage1Totals,
+    pub(super) metrics: IntervalMetrics,
 }
 
 pub fn now_ms() -> i64 {
@@ -107,6 +109,7 @@ impl Stage1 {
             partials_partitions,
             tasks_total,
             totals: Stage1Totals::default(),
+            metrics: IntervalMetrics::default(),
         }
     }
 
@@ -143,6 +146,12 @@ impl Stage1 {
         self.tasks.get(&p).map(Task::watermark)
     }
 
+    /// Records the metrics of the interval just committed.
+    pub(super) fn record_commit(&mut self) {
+        self.metrics
+            .committed(&self.settings, self.tasks.iter(), now_ms());
+    }
+
     pub(super) fn drop_all_tasks(&mut self) {
         self.tasks.clear();
     }
@@ -151,6 +160,7 @@ impl Stage1 {
     pub fn drop_tasks(&mut self, partitions: impl IntoIterator<Item = i32>) {
         for p in partitions {
             self.tasks.remove(&p);
+            self.metrics.dropped(p);
         }
     }
 
@@ -213,7 +223,8 @@ impl Stage1 {
                 .map_err(|e| anyhow!("restoring task {p}: {e}"))?;
             let ms = started.elapsed().as_millis() as u64;
             info!(task = p, entries = entries.len(), restore_ms = ms, offsets = ?point.offsets, "task restored");
-            metrics::histogram!("shopstream_restore_seconds").record(ms as f64 / 1000.0);
+            metrics::histogram!(super::telemetry::RESTORE, "stage" => "1")
+                .record(ms as f64 / 1000.0);
             self.totals.restores += 1;
             self.totals.restore_ms_max = self.totals.restore_ms_max.max(ms);
             self.tasks.insert(p, task);
@@ -250,7 +261,10 @@ impl Stage1 {
         self.out = out;
         r.map_err(|e| anyhow!("{topic}/{}@{}: {e}", m.partition(), m.offset()))?;
         self.totals.consumed += 1;
-        metrics::counter!("shopstream_records_in_total", "topic" => topic).increment(1);
+        self.metrics.consumed(
+            matches!(kind, RecordKind::Transaction),
+            m.timestamp().to_millis(),
+        );
         self.emit(m.partition())
     }
 
@@ -294,6 +308,15 @@ impl Stage1 {
 
     fn emit_outputs(&mut self, p: i32, out: &mut Outputs) -> Result<()> {
         let mut unknown_products = 0;
+        for (kind, n) in [
+            (Out::Orders, out.transactions.len()),
+            (Out::Dlq, out.dlq.len()),
+            (Out::Late, out.late.len()),
+            (Out::Partials, out.kpis.len()),
+            (Out::Changelog, out.changelog.len()),
+        ] {
+            self.metrics.produced(kind, n);
+        }
         let r = self.send_outputs(p, out, &mut unknown_products);
         self.totals.unknown_products += unknown_products;
         r
@@ -317,7 +340,7 @@ impl Stage1 {
             )?;
         }
         for d in out.dlq.drain(..) {
-            metrics::counter!("shopstream_dlq_total", "reason" => d.reason.clone()).increment(1);
+            metrics::counter!(super::telemetry::DLQ, "reason" => d.reason.clone()).increment(1);
             let key = format!(
                 "{}/{}/{}",
                 d.source.topic, d.source.partition, d.source.offset

@@ -118,7 +118,7 @@ impl Stage2 {
                 restore_ms = started.elapsed().as_millis() as u64,
                 "merger restored"
             );
-            metrics::histogram!("shopstream_restore_seconds")
+            metrics::histogram!(super::telemetry::RESTORE, "stage" => "2")
                 .record(started.elapsed().as_secs_f64());
             self.mergers.insert(q, m);
         }
@@ -157,7 +157,7 @@ impl Stage2 {
                     .payload(&value[..]),
             )?;
             self.totals.kpi_rows += 1;
-            metrics::counter!("shopstream_window_emits_total", "kpi" => row.kpi.clone(), "status" => row.status.as_str())
+            metrics::counter!(super::telemetry::WINDOW_EMITS, "kpi" => row.kpi.clone(), "status" => row.status.as_str())
                 .increment(1);
         }
         if let Some(first) = out.changelog.first() {
@@ -291,6 +291,7 @@ impl Stage for Stage2 {
                 txn::Outcome::Committed => self.totals.commits += 1,
                 txn::Outcome::Aborted => {
                     self.totals.aborts += 1;
+                    metrics::counter!(super::telemetry::TXN_ABORTS, "stage" => "2").increment(1);
                     self.mergers.clear();
                 }
             }
@@ -317,6 +318,7 @@ impl Stage for Stage2 {
     fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
         txn::abort(&*self.producer, &mut self.in_txn)?;
         self.totals.aborts += 1;
+        metrics::counter!(super::telemetry::TXN_ABORTS, "stage" => "2").increment(1);
         self.mergers.clear();
         txn::rewind(consumer)
     }

@@ -47,7 +47,7 @@ pub fn commit<P: Producer<Ctx>, Ctx: rdkafka::producer::ProducerContext, C: Cons
     }
     match result {
         Ok(()) => {
-            metrics::histogram!("shopstream_txn_commit_seconds")
+            metrics::histogram!(super::telemetry::TXN_COMMIT)
                 .record(started.elapsed().as_secs_f64());
             Ok(Outcome::Committed)
         }

@@ -163,7 +163,11 @@ pub async fn run(
             continue;
         }
         last_record = Instant::now();
+        let started = Instant::now();
         let stats = write_with_retry(&mut client, &settings, &batch, &next).await?;
+        metrics::histogram!(crate::runtime::telemetry::SINK_BATCH)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(crate::runtime::telemetry::SINK_ROWS).increment(stats.total());
         totals.batches += 1;
         totals.rows += stats.total();
         let mut tpl = TopicPartitionList::new();

@@ -116,3 +116,18 @@ pub fn log_tail(log: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// The log's warnings and errors plus its last `n` lines, for failure messages.
+pub fn log_report(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let notable: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+        .take(40)
+        .collect();
+    format!(
+        "warnings and errors:\n{}\nlast lines:\n{}",
+        notable.join("\n"),
+        log_tail(log, n)
+    )
+}

@@ -1,10 +1,19 @@
 //! Error injection into the transactional state machine on the mock cluster: a fenced
-//! producer is fatal (the process stops with a clear error instead of writing on), and a
-//! lost or busy transaction coordinator is retried without losing or doubling output.
+//! producer is fatal (the process stops with a clear error instead of writing on), a lost
+//! or busy transaction coordinator is retried without losing or doubling output, and a
+//! produce request that fails for good makes the transaction abortable: it is aborted, the
+//! consumer rewound and the state restored, and PostgreSQL still ends exact.
 
 mod support;
 
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+
+use clap::Parser;
+use shopstream::generator::{self, GenerateArgs};
+use support::oracle::expected;
+use support::EmbeddedPostgres;
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use shopstream::config::{Config, Guarantee, Secrets};
@@ -80,4 +89,107 @@ async fn coordinator_loss_on_commit_is_retried_and_the_pipeline_goes_on() {
         .expect("clean stop after retried commits");
     assert!(stage1.commits > 10, "{} commits", stage1.commits);
     assert_eq!(stage1.aborts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
+    let k = MockKafka::with_topics(2);
+    let pg = EmbeddedPostgres::start().unwrap();
+    pg.create_database("shop").unwrap();
+    let conn = pg.connection_string("shop");
+    let dir = tempfile::tempdir().unwrap();
+    let args = GenerateArgs::parse_from([
+        "generate",
+        "--bootstrap-servers",
+        &k.bootstrap(),
+        "--count",
+        "40000",
+        "--rate",
+        "0",
+        "--event-rate",
+        "50",
+        "--seed",
+        "17",
+        "--late-rate",
+        "0",
+        "--invalid-rate",
+        "0.02",
+        "--duplicate-rate",
+        "0.05",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--truth",
+        dir.path().join("truth.jsonl").to_str().unwrap(),
+    ]);
+    tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
+        .await
+        .unwrap();
+    let (valid, invalid) = expected(dir.path());
+    let pipeline = start(&k, Some(conn.clone())).await;
+    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(c);
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(sql, &[])
+                .await
+                .map(|r| r.get::<_, i64>(0) as usize)
+                .unwrap_or(0)
+        }
+    };
+    // Inject once output is flowing, while most of the input is still ahead.
+    let started = Instant::now();
+    while count("SELECT count(*) FROM fact_orders").await < 200
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = count("SELECT count(*) FROM fact_orders").await;
+    k.cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 2],
+    );
+    while started.elapsed() < Duration::from_secs(150) {
+        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
+            && count("SELECT count(*) FROM dq_rejects").await >= invalid
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        !pipeline.processor_finished(),
+        "an abortable error must not stop the pipeline"
+    );
+    let (stage1, _) = pipeline.drain().await.expect("clean stop");
+    let got: BTreeSet<String> = client
+        .query("SELECT transaction_id FROM fact_orders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    eprintln!(
+        "abortable error injected at {before} of {} orders: {} commits, {} aborts, {} restores",
+        valid.len(),
+        stage1.commits,
+        stage1.aborts,
+        stage1.restores
+    );
+    assert!(before < valid.len(), "the error must hit mid-stream");
+    assert!(stage1.aborts >= 1, "the transaction must have been aborted");
+    assert!(
+        stage1.restores > 2,
+        "tasks are restored from the changelog after the abort"
+    );
+    let missing: Vec<_> = valid.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&valid).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?} extra {extra:?}"
+    );
+    assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
 }

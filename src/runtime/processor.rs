@@ -13,7 +13,9 @@ use anyhow::{anyhow, Context, Result};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::ClientConfig;
-use tracing::{error, info};
+use tracing::{error, info, warn};
+
+use super::producer::MustAbort;
 
 use rdkafka::message::BorrowedMessage;
 
@@ -112,7 +114,8 @@ pub fn run<S: Stage>(
             let m = m.context("consuming")?;
             let mut g = lock(&shared)?;
             let stage = g.as_mut().expect("present until the end");
-            stage.process(&consumer, &m)?;
+            let r = stage.process(&consumer, &m);
+            abort_if_needed(stage, &consumer, r)?;
         }
         if let Some(e) = consumer
             .context()
@@ -125,9 +128,9 @@ pub fn run<S: Stage>(
         }
         if Instant::now() >= next_commit {
             let mut g = lock(&shared)?;
-            g.as_mut()
-                .expect("present until the end")
-                .commit(&consumer)?;
+            let stage = g.as_mut().expect("present until the end");
+            let r = stage.commit(&consumer);
+            abort_if_needed(stage, &consumer, r)?;
             next_commit = Instant::now() + commit_interval;
         }
     }
@@ -140,6 +143,22 @@ pub fn run<S: Stage>(
     let stage = lock(&shared)?.take().expect("present until the end");
     consumer.unsubscribe();
     Ok(stage)
+}
+
+/// Passes `r` on, except a [`MustAbort`]: then the open transaction is aborted and the
+/// consumer rewound to the committed offsets, and processing goes on.
+fn abort_if_needed<S: Stage, C: ConsumerContext>(
+    stage: &mut S,
+    consumer: &BaseConsumer<C>,
+    r: Result<()>,
+) -> Result<()> {
+    match r {
+        Err(e) if e.is::<MustAbort>() => {
+            warn!(error = %e, "aborting the open transaction and rewinding to the committed offsets");
+            stage.abort_and_rewind(consumer)
+        }
+        r => r,
+    }
 }
 
 fn lock<S>(s: &Mutex<Option<S>>) -> Result<std::sync::MutexGuard<'_, Option<S>>> {

@@ -1,7 +1,10 @@
 //! The processor's producer: idempotent, and transactional with a stable per-instance
 //! `transactional.id` in exactly-once mode (a restarted instance fences its zombie). A
 //! delivery context counts failed deliveries so at-least-once commits never cover a record
-//! that did not reach the broker.
+//! that did not reach the broker. [`produce`] enqueues one record: it waits while the
+//! queue is full, and reports a transaction that can take no more records (librdkafka's
+//! abortable-error state) as [`MustAbort`], which the consume loop answers with an abort
+//! and a rewind rather than an exit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,8 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
 /// Counts delivery failures and remembers the last one.
@@ -62,4 +67,36 @@ pub fn create(
             .context("init_transactions (is the broker reachable and transactions enabled?)")?;
     }
     Ok(Arc::new(p))
+}
+
+/// The open transaction can take no more records and must be aborted: a record in it
+/// failed permanently, so librdkafka holds the transaction in its abortable-error state.
+#[derive(Debug, thiserror::Error)]
+#[error("the open transaction must be aborted: {0}")]
+pub struct MustAbort(pub String);
+
+/// Enqueues `record`, waiting while the producer queue is full (the stages also pause
+/// their inputs before it fills, see `backpressure`).
+pub fn produce<C: ProducerContext + 'static>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>,
+    transactional: bool,
+) -> Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::State), r)) if transactional => {
+                return Err(MustAbort(format!(
+                    "producing to {}: the transaction is in an abortable error state",
+                    r.topic
+                ))
+                .into())
+            }
+            Err((e, r)) => anyhow::bail!("producing to {}: {e}", r.topic),
+        }
+    }
 }

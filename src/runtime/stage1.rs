@@ -14,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, TopicPartitionList};
@@ -388,8 +387,7 @@ impl Stage1 {
         Ok(())
     }
 
-    /// Produces one record (a `None` value is a tombstone), waiting while the producer
-    /// queue is full: backpressure reaches the consume loop instead of growing a buffer.
+    /// Produces one record (a `None` value is a tombstone).
     pub(super) fn send(
         &self,
         topic: &str,
@@ -408,20 +406,7 @@ impl Stage1 {
         if let Some(h) = headers {
             record = record.headers(h);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((
-                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                    r,
-                )) => {
-                    // Backpressure: the producer queue is full; wait for deliveries.
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(anyhow!("producing to {topic}: {e}")),
-            }
-        }
+        super::producer::produce(&self.producer, record, self.eos())
     }
 }
 

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use super::changelog::{self, applied_header, seq_metadata};
 use super::partials::PartialMessage;
 use super::processor::Stage;
-use super::producer::DeliveryContext;
+use super::producer::{produce, DeliveryContext};
 use super::stage1::now_ms;
 use super::txn;
 use crate::codec::subjects::kpi_topic;
@@ -150,11 +150,12 @@ impl Stage2 {
             let topic = kpi_topic(&row.kpi);
             let value = self.handle.block_on(self.encoder.encode(&topic, &row))?;
             let key = row.key();
-            send(
+            produce(
                 &self.producer,
                 BaseRecord::to(&topic)
                     .key(key.as_bytes())
                     .payload(&value[..]),
+                self.eos,
             )?;
             self.totals.kpi_rows += 1;
             metrics::counter!(super::telemetry::WINDOW_EMITS, "kpi" => row.kpi.clone(), "status" => row.status.as_str())
@@ -170,32 +171,10 @@ impl Stage2 {
                 if let Some(v) = &e.value {
                     r = r.payload(&v[..]);
                 }
-                send(&self.producer, r)?;
+                produce(&self.producer, r, self.eos)?;
             }
         }
         Ok(())
-    }
-}
-
-/// Produces one record, waiting while the producer queue is full (backpressure).
-fn send(
-    producer: &ThreadedProducer<DeliveryContext>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-) -> Result<()> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                r,
-            )) => {
-                record = r;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((e, r)) => bail!("producing to {}: {e}", r.topic),
-        }
     }
 }
 

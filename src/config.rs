@@ -159,6 +159,12 @@ pub struct ProcessingConfig {
     /// instance_id), so a restarted instance gets its partitions back at once instead of
     /// after the session timeout and a rebalance.
     pub static_membership: bool,
+    /// Backpressure: records waiting in the producer queue at which a stage pauses its
+    /// input partitions (resumed at half of it).
+    pub max_in_flight: u64,
+    /// Backpressure: records the instance's PostgreSQL sink may be behind its topics
+    /// before stage 1 pauses its inputs (resumed at half of it); 0 never pauses for it.
+    pub max_sink_lag: u64,
 }
 
 impl Default for ProcessingConfig {
@@ -171,6 +177,8 @@ impl Default for ProcessingConfig {
             transactional_id_prefix: "shopstream".into(),
             max_record_bytes: 1 << 20,
             static_membership: true,
+            max_in_flight: 100_000,
+            max_sink_lag: 200_000,
         }
     }
 }

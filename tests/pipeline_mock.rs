@@ -2,6 +2,8 @@
 //! guarantees: generated input with duplicates, out-of-order and invalid records goes
 //! through stage 1 and the sink, and PostgreSQL must hold every valid unique transaction
 //! exactly once in fact_orders and every invalid record exactly once in dq_rejects.
+//! The exactly-once run has a small sink-lag limit, so stage 1 pauses its inputs for
+//! backpressure while the sink catches up.
 //! (The mock does not hide aborted records; this checks data flow and idempotence, not
 //! transactional isolation — that suite needs a real Kafka, see tests/real_kafka.rs.)
 
@@ -19,7 +21,7 @@ use support::kafka::MockKafka;
 use support::oracle::expected;
 use support::EmbeddedPostgres;
 
-async fn run_pipeline(guarantee: Guarantee) {
+async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     let guarantee_name = guarantee;
     let k = MockKafka::with_topics(3);
     let pg = EmbeddedPostgres::start().unwrap();
@@ -70,6 +72,9 @@ async fn run_pipeline(guarantee: Guarantee) {
         .properties
         .insert("session.timeout.ms".into(), "6000".into());
     config.processing.guarantee = guarantee;
+    if let Some(limit) = max_sink_lag {
+        config.processing.max_sink_lag = limit;
+    }
     let pipeline = app::start(
         &config,
         &Secrets::default(),
@@ -108,6 +113,16 @@ async fn run_pipeline(guarantee: Guarantee) {
         stage1.consumed, 6000,
         "every input record consumed once in this run"
     );
+    eprintln!(
+        "{guarantee_name:?}: inputs paused {} times for backpressure",
+        stage1.pauses
+    );
+    if max_sink_lag.is_some() {
+        assert!(
+            stage1.pauses > 0,
+            "a sink far behind must have paused the inputs"
+        );
+    }
     let got: BTreeSet<String> = client
         .query("SELECT transaction_id FROM fact_orders", &[])
         .await
@@ -136,10 +151,12 @@ async fn run_pipeline(guarantee: Guarantee) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_at_least_once_on_the_mock_cluster_is_exact() {
-    run_pipeline(Guarantee::AtLeastOnce).await;
+    run_pipeline(Guarantee::AtLeastOnce, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_exactly_once_on_the_mock_cluster_is_exact() {
-    run_pipeline(Guarantee::ExactlyOnce).await;
+    // A small sink-lag limit: stage 1 pauses its inputs while the sink catches up, and
+    // the result is still exact.
+    run_pipeline(Guarantee::ExactlyOnce, Some(50)).await;
 }

@@ -12,6 +12,7 @@ use rdkafka::ClientConfig;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::backpressure::{Backpressure, SinkLag};
 use super::catalog::Catalog;
 use super::stage1::{Stage1, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
@@ -136,6 +137,12 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
     let settings_engine = opts.engine;
     let member = config.processing.static_membership.then(|| txn_id.clone());
     let stop = stop_processor.clone();
+    let sink_lag = SinkLag::default();
+    let max_in_flight = config.processing.max_in_flight;
+    let sink_limit = opts
+        .sink_pg
+        .is_some()
+        .then(|| (config.processing.max_sink_lag, sink_lag.clone()));
     let (b, d, enc) = (base.clone(), decoder.clone(), encoder.clone());
     let processor = std::thread::Builder::new()
         .name("stage1".into())
@@ -161,8 +168,18 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                 tasks,
             );
             let topics = [TRANSACTIONS.to_string(), EVENTS.to_string()];
-            processor::run(&b, GROUP, member.as_deref(), &topics, stage, interval, stop)
-                .map(|s| s.totals)
+            let backpressure = Backpressure::new("1", max_in_flight, sink_limit);
+            processor::run(
+                &b,
+                GROUP,
+                member.as_deref(),
+                &topics,
+                stage,
+                interval,
+                backpressure,
+                stop,
+            )
+            .map(|s| s.totals)
         })?;
     let stop_merge = Arc::new(AtomicBool::new(false));
     let merge = {
@@ -200,6 +217,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                     &[PARTIALS.to_string()],
                     stage,
                     interval,
+                    Backpressure::new("2", max_in_flight, None),
                     stop,
                 )
                 .map(|s| s.totals)
@@ -208,6 +226,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
     let (stop_sink, rx) = watch::channel(SinkControl::Run);
     let sink = opts.sink_pg.map(|pg| {
         let mut settings = SinkSettings::pipeline(pg);
+        settings.lag = Some(sink_lag);
         settings.static_member = config.processing.static_membership.then(|| {
             format!(
                 "{}-{}-sink",

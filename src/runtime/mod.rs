@@ -3,6 +3,7 @@
 //! around the deterministic engine.
 
 pub mod app;
+pub mod backpressure;
 pub mod catalog;
 pub mod changelog;
 pub mod client;

@@ -15,6 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::ClientConfig;
 use tracing::{error, info, warn};
 
+use super::backpressure::Backpressure;
 use super::producer::MustAbort;
 
 use rdkafka::message::BorrowedMessage;
@@ -33,6 +34,10 @@ pub trait Stage: Send + 'static {
     fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()>;
     /// Forgets the state of revoked partitions (after their work was committed).
     fn drop_partitions(&mut self, partitions: Vec<i32>);
+    /// Records waiting in the stage's producer queue.
+    fn in_flight(&self) -> u64;
+    /// Counts a pause of the inputs for backpressure.
+    fn paused(&mut self) {}
 }
 
 /// Shares the stage state with the rebalance callback.
@@ -76,7 +81,7 @@ impl<S: Stage> ConsumerContext for ProcessorContext<S> {
 }
 
 /// Runs `stage` on `topics` until `stop` is raised (then commits the open interval) or a
-/// fatal error; returns the stage.
+/// fatal error, pausing the inputs under `backpressure`; returns the stage.
 pub fn run<S: Stage>(
     base: &ClientConfig,
     group: &str,
@@ -84,6 +89,7 @@ pub fn run<S: Stage>(
     topics: &[String],
     stage: S,
     commit_interval: Duration,
+    mut backpressure: Backpressure,
     stop: Arc<AtomicBool>,
 ) -> Result<S> {
     let shared = Arc::new(Mutex::new(Some(stage)));
@@ -109,7 +115,18 @@ pub fn run<S: Stage>(
         .context("subscribing to the inputs")?;
     let mut next_commit = Instant::now() + commit_interval;
     while !stop.load(Ordering::Relaxed) {
-        let wait = next_commit.saturating_duration_since(Instant::now());
+        {
+            let mut g = lock(&shared)?;
+            let stage = g.as_mut().expect("present until the end");
+            let pauses = backpressure.pauses;
+            backpressure.apply(&consumer, stage.in_flight())?;
+            if backpressure.pauses > pauses {
+                stage.paused();
+            }
+        }
+        let wait = next_commit
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(100));
         if let Some(m) = consumer.poll(wait) {
             let m = m.context("consuming")?;
             let mut g = lock(&shared)?;

@@ -55,6 +55,8 @@ pub struct Stage1Totals {
     pub restores: u64,
     pub restore_ms_max: u64,
     pub unknown_products: u64,
+    /// Times the inputs were paused for backpressure.
+    pub pauses: u64,
 }
 
 pub struct Stage1 {
@@ -441,5 +443,13 @@ impl super::processor::Stage for Stage1 {
 
     fn drop_partitions(&mut self, partitions: Vec<i32>) {
         self.drop_tasks(partitions)
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.producer.in_flight_count().max(0) as u64
+    }
+
+    fn paused(&mut self) {
+        self.totals.pauses += 1;
     }
 }

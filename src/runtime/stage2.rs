@@ -307,4 +307,8 @@ impl Stage for Stage2 {
             self.mergers.remove(&q);
         }
     }
+
+    fn in_flight(&self) -> u64 {
+        self.producer.in_flight_count().max(0) as u64
+    }
 }

@@ -23,6 +23,7 @@ use super::rows::{Batch, SinkRecord, WriteStats};
 use crate::codec::subjects::{DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS};
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
+use crate::runtime::backpressure::SinkLag;
 
 /// Settings of one sink instance.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct SinkSettings {
     pub pg_conn: String,
     /// `group.instance.id` for static membership (fast restarts), if any.
     pub static_member: Option<String>,
+    /// Where to publish how far behind the sink is (stage 1 pauses on it).
+    pub lag: Option<SinkLag>,
 }
 
 impl SinkSettings {
@@ -56,6 +59,7 @@ impl SinkSettings {
             linger: Duration::from_millis(100),
             pg_conn,
             static_member: None,
+            lag: None,
         }
     }
 }
@@ -156,6 +160,12 @@ pub async fn run(
                     && (last_record.elapsed() >= DRAIN_QUIET || drained(&consumer, &stored))
             }
         };
+        if let Some(lag) = &settings.lag {
+            // Before this batch is written: what it holds is still behind.
+            if let Some(records) = behind(&consumer, &stored) {
+                lag.set(records);
+            }
+        }
         if next.is_empty() {
             if done {
                 return Ok(totals);
@@ -292,6 +302,26 @@ async fn write_once(
     offsets::store(&tx, group, next).await?;
     tx.commit().await?;
     Ok(stats)
+}
+
+/// Records between the stored offsets and the high watermarks the client has cached for
+/// the assigned partitions (None before any is known).
+fn behind(consumer: &StreamConsumer, stored: &Offsets) -> Option<u64> {
+    let assignment = consumer.assignment().ok()?;
+    let mut total = None;
+    for e in assignment.elements() {
+        let Some((_, high)) =
+            crate::runtime::watermarks::cached(consumer.client(), e.topic(), e.partition())
+        else {
+            continue;
+        };
+        let at = stored
+            .get(&(e.topic().to_string(), e.partition()))
+            .copied()
+            .unwrap_or(0);
+        *total.get_or_insert(0) += high.saturating_sub(at).max(0) as u64;
+    }
+    total
 }
 
 /// True when the consumer has an assignment and every assigned partition's stored offset

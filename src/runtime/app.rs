@@ -169,17 +169,12 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
             );
             let topics = [TRANSACTIONS.to_string(), EVENTS.to_string()];
             let backpressure = Backpressure::new("1", max_in_flight, sink_limit);
-            processor::run(
-                &b,
-                GROUP,
-                member.as_deref(),
-                &topics,
-                stage,
-                interval,
-                backpressure,
-                stop,
-            )
-            .map(|s| s.totals)
+            let sub = processor::Subscription {
+                group: GROUP,
+                static_member: member.as_deref(),
+                topics: &topics,
+            };
+            processor::run(&b, sub, stage, interval, backpressure, stop).map(|s| s.totals)
         })?;
     let stop_merge = Arc::new(AtomicBool::new(false));
     let merge = {
@@ -210,11 +205,15 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                     tasks as u32,
                     eos,
                 );
+                let topics = [PARTIALS.to_string()];
+                let sub = processor::Subscription {
+                    group: MERGE_GROUP,
+                    static_member: member.as_deref(),
+                    topics: &topics,
+                };
                 processor::run(
                     &b,
-                    MERGE_GROUP,
-                    member.as_deref(),
-                    &[PARTIALS.to_string()],
+                    sub,
                     stage,
                     interval,
                     Backpressure::new("2", max_in_flight, None),

@@ -80,13 +80,19 @@ impl<S: Stage> ConsumerContext for ProcessorContext<S> {
     }
 }
 
-/// Runs `stage` on `topics` until `stop` is raised (then commits the open interval) or a
+/// Which group a stage's consumer joins, as whom, and what it subscribes to.
+pub struct Subscription<'a> {
+    pub group: &'a str,
+    /// `group.instance.id` for static membership, if any.
+    pub static_member: Option<&'a str>,
+    pub topics: &'a [String],
+}
+
+/// Runs `stage` on `sub.topics` until `stop` is raised (then commits the open interval) or a
 /// fatal error, pausing the inputs under `backpressure`; returns the stage.
 pub fn run<S: Stage>(
     base: &ClientConfig,
-    group: &str,
-    static_member: Option<&str>,
-    topics: &[String],
+    sub: Subscription<'_>,
     stage: S,
     commit_interval: Duration,
     mut backpressure: Backpressure,
@@ -94,11 +100,11 @@ pub fn run<S: Stage>(
 ) -> Result<S> {
     let shared = Arc::new(Mutex::new(Some(stage)));
     let mut config = base.clone();
-    if let Some(id) = static_member {
+    if let Some(id) = sub.static_member {
         config.set("group.instance.id", id);
     }
     let consumer: BaseConsumer<ProcessorContext<S>> = config
-        .set("group.id", group)
+        .set("group.id", sub.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
@@ -108,8 +114,8 @@ pub fn run<S: Stage>(
             stage: shared.clone(),
             failure: Mutex::new(None),
         })
-        .with_context(|| format!("creating the consumer of group {group}"))?;
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        .with_context(|| format!("creating the consumer of group {}", sub.group))?;
+    let names: Vec<&str> = sub.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&names)
         .context("subscribing to the inputs")?;

@@ -193,3 +193,124 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
     );
     assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
 }
+
+/// An exactly-once instance with long transactions (2 s), so that a rebalance almost
+/// always finds one open with records.
+async fn start_instance(bootstrap: &str, conn: &str, instance: &str) -> Pipeline {
+    let mut config = Config::default();
+    config.kafka.bootstrap_servers = bootstrap.into();
+    config
+        .kafka
+        .properties
+        .insert("session.timeout.ms".into(), "6000".into());
+    config.processing.guarantee = Guarantee::ExactlyOnce;
+    config.processing.commit_interval_ms = 2_000;
+    config.processing.instance_id = instance.into();
+    app::start(
+        &config,
+        &Secrets::default(),
+        PipelineOptions {
+            sink_pg: Some(conn.into()),
+            engine: config.engine.clone(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebalance_mid_transaction_commits_before_partitions_move() {
+    let k = MockKafka::with_topics(4);
+    let pg = EmbeddedPostgres::start().unwrap();
+    pg.create_database("shop").unwrap();
+    let conn = pg.connection_string("shop");
+    let dir = tempfile::tempdir().unwrap();
+    let args = GenerateArgs::parse_from([
+        "generate",
+        "--bootstrap-servers",
+        &k.bootstrap(),
+        "--count",
+        "30000",
+        "--rate",
+        "800",
+        "--event-rate",
+        "800",
+        "--seed",
+        "29",
+        "--customers",
+        "800",
+        "--late-rate",
+        "0",
+        "--invalid-rate",
+        "0.02",
+        "--duplicate-rate",
+        "0.05",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--truth",
+        dir.path().join("truth.jsonl").to_str().unwrap(),
+    ]);
+    let producing = tokio::task::spawn_blocking(move || {
+        generator::run(&args, &AtomicBool::new(false)).unwrap()
+    });
+    let a = start_instance(&k.bootstrap(), &conn, "0").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let b = start_instance(&k.bootstrap(), &conn, "1").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let (b_totals, _) = b.stop().await.expect("b leaves cleanly");
+    producing.await.unwrap();
+    let (valid, invalid) = expected(dir.path());
+    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(c);
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(sql, &[])
+                .await
+                .map(|r| r.get::<_, i64>(0) as usize)
+                .unwrap_or(0)
+        }
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
+            && count("SELECT count(*) FROM dq_rejects").await >= invalid
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (a_totals, _) = a.drain().await.expect("a stops cleanly");
+    eprintln!(
+        "rebalance test: a {} commits ({} on revoke with records), b {} commits ({} on revoke), {} + {} consumed",
+        a_totals.commits,
+        a_totals.revoke_commits,
+        b_totals.commits,
+        b_totals.revoke_commits,
+        a_totals.consumed,
+        b_totals.consumed
+    );
+    assert!(
+        a_totals.revoke_commits >= 1,
+        "b joining must revoke partitions from a mid-transaction"
+    );
+    assert!(b_totals.consumed > 0, "b must have taken partitions");
+    assert_eq!(a_totals.aborts + b_totals.aborts, 0, "nothing aborted");
+    let got: BTreeSet<String> = client
+        .query("SELECT transaction_id FROM fact_orders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<_> = valid.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&valid).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?} extra {extra:?}"
+    );
+    assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
+}

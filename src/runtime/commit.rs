@@ -74,6 +74,7 @@ impl Stage1 {
                 txn::Outcome::Aborted => {
                     self.totals.aborts += 1;
                     self.metrics.aborted();
+                    self.consumed_at_commit = self.totals.consumed;
                     self.drop_all_tasks();
                 }
             }
@@ -150,6 +151,7 @@ impl Stage1 {
         txn::abort(&*self.producer, &mut self.in_txn)?;
         self.totals.aborts += 1;
         self.metrics.aborted();
+        self.consumed_at_commit = self.totals.consumed;
         self.drop_all_tasks();
         txn::rewind(consumer)
     }

@@ -30,6 +30,10 @@ pub trait Stage: Send + 'static {
     ) -> Result<()>;
     /// Ends the interval: commits everything processed so far with its offsets.
     fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()>;
+    /// Commits the open interval because partitions are being revoked.
+    fn commit_on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        self.commit(consumer)
+    }
     /// Aborts the open interval and rewinds to the committed offsets.
     fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()>;
     /// Forgets the state of revoked partitions (after their work was committed).
@@ -68,7 +72,7 @@ impl<S: Stage> ConsumerContext for ProcessorContext<S> {
                 ?revoked,
                 "partitions revoked: committing the open interval first"
             );
-            stage.commit(consumer)
+            stage.commit_on_revoke(consumer)
         };
         stage.drop_partitions(revoked);
         if let Err(e) = result {

@@ -57,6 +57,8 @@ pub struct Stage1Totals {
     pub unknown_products: u64,
     /// Times the inputs were paused for backpressure.
     pub pauses: u64,
+    /// Commits made in the revoke callback while the interval held consumed records.
+    pub revoke_commits: u64,
 }
 
 pub struct Stage1 {
@@ -74,6 +76,8 @@ pub struct Stage1 {
     pub(super) tasks_total: i32,
     pub totals: Stage1Totals,
     pub(super) metrics: IntervalMetrics,
+    /// `totals.consumed` at the last commit or abort.
+    pub(super) consumed_at_commit: u64,
 }
 
 pub fn now_ms() -> i64 {
@@ -111,6 +115,7 @@ impl Stage1 {
             tasks_total,
             totals: Stage1Totals::default(),
             metrics: IntervalMetrics::default(),
+            consumed_at_commit: 0,
         }
     }
 
@@ -149,6 +154,7 @@ impl Stage1 {
 
     /// Records the metrics of the interval just committed.
     pub(super) fn record_commit(&mut self) {
+        self.consumed_at_commit = self.totals.consumed;
         self.metrics
             .committed(&self.settings, self.tasks.iter(), now_ms());
     }
@@ -434,6 +440,13 @@ impl super::processor::Stage for Stage1 {
     }
 
     fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        Stage1::commit(self, consumer)
+    }
+
+    fn commit_on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        if self.totals.consumed > self.consumed_at_commit {
+            self.totals.revoke_commits += 1;
+        }
         Stage1::commit(self, consumer)
     }
 

@@ -8,11 +8,10 @@ mod support;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use shopstream::generator::{self, GenerateArgs};
+use shopstream::generator;
+use support::db::{generate_args, start_pg};
 use support::kafka::MockKafka;
 use support::proc::{log_report, spawn_run, write_config};
-use support::EmbeddedPostgres;
 
 /// The value of the first sample line starting with `series` (name plus labels).
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -26,24 +25,19 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_serves_prometheus_metrics() {
     let k = MockKafka::with_topics(2);
-    let pg = EmbeddedPostgres::start().unwrap();
-    pg.create_database("shop").unwrap();
+    let pg = start_pg();
     let dir = tempfile::tempdir().unwrap();
-    let args = GenerateArgs::parse_from([
-        "generate",
-        "--bootstrap-servers",
+    let args = generate_args(
         &k.bootstrap(),
-        "--count",
-        "3000",
-        "--rate",
-        "0",
-        "--seed",
-        "5",
-        "--invalid-rate",
-        "0.02",
-        "--duplicate-rate",
-        "0.05",
-    ]);
+        dir.path(),
+        &[
+            ("count", "3000"),
+            ("rate", "0"),
+            ("seed", "5"),
+            ("invalid-rate", "0.02"),
+            ("duplicate-rate", "0.05"),
+        ],
+    );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
         .await
         .unwrap();

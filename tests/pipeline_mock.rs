@@ -9,52 +9,37 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Parser;
 use shopstream::config::{Config, Guarantee, Secrets};
-use shopstream::generator::{self, GenerateArgs};
+use shopstream::generator;
 use shopstream::runtime::app::{self, PipelineOptions};
+use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::expected;
-use support::EmbeddedPostgres;
 
 async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     let guarantee_name = guarantee;
     let k = MockKafka::with_topics(3);
-    let pg = EmbeddedPostgres::start().unwrap();
-    pg.create_database("shop").unwrap();
+    let pg = start_pg();
     let conn = pg.connection_string("shop");
     let dir = tempfile::tempdir().unwrap();
-    let args = GenerateArgs::parse_from([
-        "generate",
-        "--bootstrap-servers",
+    let args = generate_args(
         &k.bootstrap(),
-        "--count",
-        "6000",
-        "--rate",
-        "0",
-        "--event-rate",
-        "50",
-        "--seed",
-        "11",
-        "--customers",
-        "400",
-        "--products",
-        "60",
-        "--late-rate",
-        "0",
-        "--invalid-rate",
-        "0.03",
-        "--duplicate-rate",
-        "0.05",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--truth",
-        dir.path().join("truth.jsonl").to_str().unwrap(),
-    ]);
+        dir.path(),
+        &[
+            ("count", "6000"),
+            ("rate", "0"),
+            ("event-rate", "50"),
+            ("seed", "11"),
+            ("customers", "400"),
+            ("products", "60"),
+            ("late-rate", "0"),
+            ("invalid-rate", "0.03"),
+            ("duplicate-rate", "0.05"),
+        ],
+    );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
         .await
         .unwrap();
@@ -85,29 +70,9 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     )
     .await
     .unwrap();
-    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(c);
-    let count = |sql: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query_one(sql, &[])
-                .await
-                .map(|r| r.get::<_, i64>(0) as usize)
-                .unwrap_or(0)
-        }
-    };
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(120) {
-        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
-            && count("SELECT count(*) FROM dq_rejects").await >= invalid
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let db = Db::connect(&pg).await;
+    db.wait_for(valid.len(), invalid, None, Duration::from_secs(120))
+        .await;
     let (stage1, _) = pipeline.drain().await.unwrap();
     assert_eq!(
         stage1.consumed, 6000,
@@ -123,28 +88,23 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
             "a sink far behind must have paused the inputs"
         );
     }
-    let got: BTreeSet<String> = client
-        .query("SELECT transaction_id FROM fact_orders", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let got = db.order_ids().await;
     let missing: Vec<_> = valid.difference(&got).take(5).collect();
     let extra: Vec<_> = got.difference(&valid).take(5).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
         "missing {missing:?} extra {extra:?}"
     );
-    assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
+    assert_eq!(db.count("SELECT count(*) FROM dq_rejects").await, invalid);
     assert_eq!(
-        count("SELECT count(*) FROM fact_order_items").await,
-        count("SELECT sum(item_count)::bigint FROM fact_orders").await
+        db.count("SELECT count(*) FROM fact_order_items").await,
+        db.count("SELECT sum(item_count)::bigint FROM fact_orders")
+            .await
     );
 
     // Stage 2's global revenue rows of every closed minute window equal PostgreSQL's own
     // recomputation from the orders (the batch oracle over the same accepted records).
-    let windows = support::oracle::check_revenue_windows(&client).await;
+    let windows = support::oracle::check_revenue_windows(&db.client).await;
     assert!(windows > 0, "at least one closed minute window");
     eprintln!("{guarantee_name:?}: {windows} closed minute windows equal the recomputation");
 }

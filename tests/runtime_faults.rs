@@ -6,14 +6,12 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use shopstream::generator::{self, GenerateArgs};
+use shopstream::generator;
+use support::db::{generate_args, start_pg, Db};
 use support::oracle::expected;
-use support::EmbeddedPostgres;
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use shopstream::config::{Config, Guarantee, Secrets};
@@ -94,84 +92,48 @@ async fn coordinator_loss_on_commit_is_retried_and_the_pipeline_goes_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
     let k = MockKafka::with_topics(2);
-    let pg = EmbeddedPostgres::start().unwrap();
-    pg.create_database("shop").unwrap();
+    let pg = start_pg();
     let conn = pg.connection_string("shop");
     let dir = tempfile::tempdir().unwrap();
-    let args = GenerateArgs::parse_from([
-        "generate",
-        "--bootstrap-servers",
+    let args = generate_args(
         &k.bootstrap(),
-        "--count",
-        "40000",
-        "--rate",
-        "0",
-        "--event-rate",
-        "50",
-        "--seed",
-        "17",
-        "--late-rate",
-        "0",
-        "--invalid-rate",
-        "0.02",
-        "--duplicate-rate",
-        "0.05",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--truth",
-        dir.path().join("truth.jsonl").to_str().unwrap(),
-    ]);
+        dir.path(),
+        &[
+            ("count", "40000"),
+            ("rate", "0"),
+            ("event-rate", "50"),
+            ("seed", "17"),
+            ("late-rate", "0"),
+            ("invalid-rate", "0.02"),
+            ("duplicate-rate", "0.05"),
+        ],
+    );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
         .await
         .unwrap();
     let (valid, invalid) = expected(dir.path());
     let pipeline = start(&k, Some(conn.clone())).await;
-    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(c);
-    let count = |sql: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query_one(sql, &[])
-                .await
-                .map(|r| r.get::<_, i64>(0) as usize)
-                .unwrap_or(0)
-        }
-    };
+    let db = Db::connect(&pg).await;
     // Inject once output is flowing, while most of the input is still ahead.
     let started = Instant::now();
-    while count("SELECT count(*) FROM fact_orders").await < 200
+    while db.count("SELECT count(*) FROM fact_orders").await < 200
         && started.elapsed() < Duration::from_secs(60)
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let before = count("SELECT count(*) FROM fact_orders").await;
+    let before = db.count("SELECT count(*) FROM fact_orders").await;
     k.cluster.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 2],
     );
-    while started.elapsed() < Duration::from_secs(150) {
-        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
-            && count("SELECT count(*) FROM dq_rejects").await >= invalid
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    db.wait_for(valid.len(), invalid, None, Duration::from_secs(150))
+        .await;
     assert!(
         !pipeline.processor_finished(),
         "an abortable error must not stop the pipeline"
     );
     let (stage1, _) = pipeline.drain().await.expect("clean stop");
-    let got: BTreeSet<String> = client
-        .query("SELECT transaction_id FROM fact_orders", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let got = db.order_ids().await;
     eprintln!(
         "abortable error injected at {before} of {} orders: {} commits, {} aborts, {} restores",
         valid.len(),
@@ -191,7 +153,7 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
         missing.is_empty() && extra.is_empty(),
         "missing {missing:?} extra {extra:?}"
     );
-    assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
+    assert_eq!(db.count("SELECT count(*) FROM dq_rejects").await, invalid);
 }
 
 /// An exactly-once instance with long transactions (2 s), so that a rebalance almost
@@ -221,35 +183,23 @@ async fn start_instance(bootstrap: &str, conn: &str, instance: &str) -> Pipeline
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebalance_mid_transaction_commits_before_partitions_move() {
     let k = MockKafka::with_topics(4);
-    let pg = EmbeddedPostgres::start().unwrap();
-    pg.create_database("shop").unwrap();
+    let pg = start_pg();
     let conn = pg.connection_string("shop");
     let dir = tempfile::tempdir().unwrap();
-    let args = GenerateArgs::parse_from([
-        "generate",
-        "--bootstrap-servers",
+    let args = generate_args(
         &k.bootstrap(),
-        "--count",
-        "30000",
-        "--rate",
-        "800",
-        "--event-rate",
-        "800",
-        "--seed",
-        "29",
-        "--customers",
-        "800",
-        "--late-rate",
-        "0",
-        "--invalid-rate",
-        "0.02",
-        "--duplicate-rate",
-        "0.05",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--truth",
-        dir.path().join("truth.jsonl").to_str().unwrap(),
-    ]);
+        dir.path(),
+        &[
+            ("count", "30000"),
+            ("rate", "800"),
+            ("event-rate", "800"),
+            ("seed", "29"),
+            ("customers", "800"),
+            ("late-rate", "0"),
+            ("invalid-rate", "0.02"),
+            ("duplicate-rate", "0.05"),
+        ],
+    );
     let producing = tokio::task::spawn_blocking(move || {
         generator::run(&args, &AtomicBool::new(false)).unwrap()
     });
@@ -260,29 +210,9 @@ async fn a_rebalance_mid_transaction_commits_before_partitions_move() {
     let (b_totals, _) = b.stop().await.expect("b leaves cleanly");
     producing.await.unwrap();
     let (valid, invalid) = expected(dir.path());
-    let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(c);
-    let count = |sql: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query_one(sql, &[])
-                .await
-                .map(|r| r.get::<_, i64>(0) as usize)
-                .unwrap_or(0)
-        }
-    };
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(120) {
-        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
-            && count("SELECT count(*) FROM dq_rejects").await >= invalid
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let db = Db::connect(&pg).await;
+    db.wait_for(valid.len(), invalid, None, Duration::from_secs(120))
+        .await;
     let (a_totals, _) = a.drain().await.expect("a stops cleanly");
     eprintln!(
         "rebalance test: a {} commits ({} on revoke with records), b {} commits ({} on revoke), {} + {} consumed",
@@ -299,18 +229,12 @@ async fn a_rebalance_mid_transaction_commits_before_partitions_move() {
     );
     assert!(b_totals.consumed > 0, "b must have taken partitions");
     assert_eq!(a_totals.aborts + b_totals.aborts, 0, "nothing aborted");
-    let got: BTreeSet<String> = client
-        .query("SELECT transaction_id FROM fact_orders", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let got = db.order_ids().await;
     let missing: Vec<_> = valid.difference(&got).take(5).collect();
     let extra: Vec<_> = got.difference(&valid).take(5).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
         "missing {missing:?} extra {extra:?}"
     );
-    assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
+    assert_eq!(db.count("SELECT count(*) FROM dq_rejects").await, invalid);
 }

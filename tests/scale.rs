@@ -5,50 +5,35 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Parser;
-use shopstream::generator::{self, GenerateArgs};
+use shopstream::generator;
+use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::{check_revenue_windows, expected};
 use support::proc::{log_report, log_tail, spawn_run, write_config};
-use support::EmbeddedPostgres;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn instances_joining_and_leaving_give_the_exact_result() {
     let k = MockKafka::with_topics(6);
-    let pg = EmbeddedPostgres::start().unwrap();
-    pg.create_database("shop").unwrap();
+    let pg = start_pg();
     let dir = tempfile::tempdir().unwrap();
-    let args = GenerateArgs::parse_from([
-        "generate",
-        "--bootstrap-servers",
+    let args = generate_args(
         &k.bootstrap(),
-        "--count",
-        "36000",
-        "--rate",
-        "900",
-        "--event-rate",
-        "900",
-        "--seed",
-        "31",
-        "--customers",
-        "1000",
-        "--products",
-        "100",
-        "--late-rate",
-        "0",
-        "--invalid-rate",
-        "0.02",
-        "--duplicate-rate",
-        "0.05",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--truth",
-        dir.path().join("truth.jsonl").to_str().unwrap(),
-    ]);
+        dir.path(),
+        &[
+            ("count", "36000"),
+            ("rate", "900"),
+            ("event-rate", "900"),
+            ("seed", "31"),
+            ("customers", "1000"),
+            ("products", "100"),
+            ("late-rate", "0"),
+            ("invalid-rate", "0.02"),
+            ("duplicate-rate", "0.05"),
+        ],
+    );
     let producing = tokio::task::spawn_blocking(move || {
         generator::run(&args, &AtomicBool::new(false)).unwrap()
     });
@@ -75,31 +60,14 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     producing.await.unwrap();
     let (valid, invalid) = expected(dir.path());
 
-    let (client, conn) =
-        tokio_postgres::connect(&pg.connection_string("shop"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let count = |sql: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query_one(sql, &[])
-                .await
-                .map(|r| r.get::<_, i64>(0) as usize)
-                .unwrap_or(0)
-        }
-    };
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(180) {
-        if count("SELECT count(*) FROM fact_orders").await >= valid.len()
-            && count("SELECT count(*) FROM dq_rejects").await >= invalid
-            && count("SELECT count(*) FROM kpi_revenue WHERE status <> 'early'").await > 0
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let db = Db::connect(&pg).await;
+    db.wait_for(
+        valid.len(),
+        invalid,
+        Some("SELECT count(*) FROM kpi_revenue WHERE status <> 'early'"),
+        Duration::from_secs(180),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
         c.terminate(),
@@ -107,13 +75,7 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
         log_tail(&log, 60)
     );
 
-    let got: BTreeSet<String> = client
-        .query("SELECT transaction_id FROM fact_orders", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let got = db.order_ids().await;
     let missing: Vec<_> = valid.difference(&got).take(5).collect();
     let extra: Vec<_> = got.difference(&valid).take(5).collect();
     let revoked = std::fs::read_to_string(&log)
@@ -121,7 +83,7 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
         .lines()
         .filter(|l| l.contains("partitions revoked"))
         .count();
-    let windows = check_revenue_windows(&client).await;
+    let windows = check_revenue_windows(&db.client).await;
     eprintln!(
         "scale test: {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, {windows} windows checked",
         got.len(),
@@ -133,7 +95,7 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
         "missing {missing:?} extra {extra:?}; log:\n{}",
         log_report(&log, 40)
     );
-    assert_eq!(count("SELECT count(*) FROM dq_rejects").await, invalid);
+    assert_eq!(db.count("SELECT count(*) FROM dq_rejects").await, invalid);
     assert!(revoked > 0, "rebalances must have revoked partitions");
     assert!(windows > 0);
 }

@@ -17,8 +17,14 @@ use super::stage1::{now_ms, Stage1};
 use super::{telemetry, txn, watermarks};
 
 impl Stage1 {
-    /// Ends the current interval and commits it.
-    pub fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+    /// Ends the current interval and commits it. `revoking`: called from the revoke
+    /// callback, where only the existing tasks are committed (restoring a task needs the
+    /// group's committed offsets, which the coordinator does not serve mid-rebalance).
+    pub fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        revoking: bool,
+    ) -> Result<()> {
         let now = now_ms();
         // Every assigned partition number has a task, so quiet partitions still send
         // watermark marks and stage 2 is never held by a task that does not exist.
@@ -26,8 +32,10 @@ impl Stage1 {
             .assignment()
             .map(|a| a.elements().iter().map(|e| e.partition()).collect())
             .unwrap_or_default();
-        for p in assigned {
-            self.ensure_task(consumer, p)?;
+        if !revoking {
+            for p in assigned {
+                self.ensure_task(consumer, p)?;
+            }
         }
         if self.task_ids().is_empty() {
             return Ok(());

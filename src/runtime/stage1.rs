@@ -440,14 +440,14 @@ impl super::processor::Stage for Stage1 {
     }
 
     fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
-        Stage1::commit(self, consumer)
+        Stage1::commit(self, consumer, false)
     }
 
     fn commit_on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
         if self.totals.consumed > self.consumed_at_commit {
             self.totals.revoke_commits += 1;
         }
-        Stage1::commit(self, consumer)
+        Stage1::commit(self, consumer, true)
     }
 
     fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {

@@ -178,63 +178,9 @@ impl Stage2 {
     }
 }
 
-impl Stage for Stage2 {
-    fn process<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        m: &BorrowedMessage<'_>,
-    ) -> Result<()> {
-        self.ensure_txn()?;
-        let q = m.partition();
-        let at = Consumed {
-            topic: m.topic(),
-            partition: q,
-            offset: m.offset(),
-        };
-        let msg = match m.payload().map(PartialMessage::from_json) {
-            Some(Ok(msg)) => msg,
-            other => {
-                // Internal topic: a record we cannot read is a bug or foreign data; count
-                // it and say where it is, but do not stop the merge.
-                warn!(topic = m.topic(), partition = q, offset = m.offset(), error = ?other.map(|r| r.err()), "unreadable partials record");
-                self.totals.unusable += 1;
-                return Ok(());
-            }
-        };
-        let mut out = std::mem::take(&mut self.out);
-        let merger = self.merger(consumer, q)?;
-        let r = match &msg {
-            PartialMessage::Row { task, row, .. } => {
-                merger.on_partial(at, *task as u32, row, &mut out)
-            }
-            PartialMessage::Watermark {
-                task, watermark, ..
-            } => merger.on_watermark(at, *task as u32, *watermark, &mut out),
-        };
-        self.out = out;
-        let disposition = r.map_err(|e| anyhow!("{}/{q}@{}: {e}", m.topic(), m.offset()))?;
-        if matches!(disposition, crate::engine::MergeDisposition::Invalid(_)) {
-            warn!(
-                topic = m.topic(),
-                partition = q,
-                offset = m.offset(),
-                ?disposition,
-                "unusable partial"
-            );
-            self.totals.unusable += 1;
-        }
-        self.totals.consumed += 1;
-        self.emit(q)
-    }
-
-    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
-        let assigned: Vec<i32> = consumer
-            .assignment()
-            .map(|a| a.elements().iter().map(|e| e.partition()).collect())
-            .unwrap_or_default();
-        for q in assigned {
-            self.merger(consumer, q)?;
-        }
+impl Stage2 {
+    /// Ends the interval of the existing mergers: ticks, changelog flushes, the commit.
+    fn commit_mergers<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
         if self.mergers.is_empty() {
             return Ok(());
         }
@@ -292,6 +238,73 @@ impl Stage for Stage2 {
             self.totals.commits += 1;
         }
         Ok(())
+    }
+}
+
+impl Stage for Stage2 {
+    fn process<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        m: &BorrowedMessage<'_>,
+    ) -> Result<()> {
+        self.ensure_txn()?;
+        let q = m.partition();
+        let at = Consumed {
+            topic: m.topic(),
+            partition: q,
+            offset: m.offset(),
+        };
+        let msg = match m.payload().map(PartialMessage::from_json) {
+            Some(Ok(msg)) => msg,
+            other => {
+                // Internal topic: a record we cannot read is a bug or foreign data; count
+                // it and say where it is, but do not stop the merge.
+                warn!(topic = m.topic(), partition = q, offset = m.offset(), error = ?other.map(|r| r.err()), "unreadable partials record");
+                self.totals.unusable += 1;
+                return Ok(());
+            }
+        };
+        let mut out = std::mem::take(&mut self.out);
+        let merger = self.merger(consumer, q)?;
+        let r = match &msg {
+            PartialMessage::Row { task, row, .. } => {
+                merger.on_partial(at, *task as u32, row, &mut out)
+            }
+            PartialMessage::Watermark {
+                task, watermark, ..
+            } => merger.on_watermark(at, *task as u32, *watermark, &mut out),
+        };
+        self.out = out;
+        let disposition = r.map_err(|e| anyhow!("{}/{q}@{}: {e}", m.topic(), m.offset()))?;
+        if matches!(disposition, crate::engine::MergeDisposition::Invalid(_)) {
+            warn!(
+                topic = m.topic(),
+                partition = q,
+                offset = m.offset(),
+                ?disposition,
+                "unusable partial"
+            );
+            self.totals.unusable += 1;
+        }
+        self.totals.consumed += 1;
+        self.emit(q)
+    }
+
+    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        // Every assigned partition gets its merger (restored from the changelog) first.
+        let assigned: Vec<i32> = consumer
+            .assignment()
+            .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default();
+        for q in assigned {
+            self.merger(consumer, q)?;
+        }
+        self.commit_mergers(consumer)
+    }
+
+    fn commit_on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        // Mid-rebalance the coordinator serves no committed offsets: commit what exists.
+        self.commit_mergers(consumer)
     }
 
     fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {

@@ -21,7 +21,7 @@ use smallvec::SmallVec;
 
 use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
-use super::dedup::Deduplicator;
+use super::dedup::{Deduplicator, ParsedId};
 use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef};
 use super::interner::{Interner, MemberId};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
@@ -232,15 +232,18 @@ impl Task {
             now,
         };
         // Dedup and the customer interner are looked up after validation; start loading
-        // their slots now.
-        match &record {
+        // their slots now (and parse the transaction id once for dedup).
+        let parsed_id = match &record {
             Ok(Record::Transaction(t)) => {
-                self.dedup.prefetch(&t.transaction_id);
                 self.customers.prefetch(&t.customer_id);
+                Some(self.dedup.prefetch(&t.transaction_id))
             }
-            Ok(Record::Event(e)) => self.customers.prefetch(&e.customer_id),
-            Err(_) => {}
-        }
+            Ok(Record::Event(e)) => {
+                self.customers.prefetch(&e.customer_id);
+                None
+            }
+            Err(_) => None,
+        };
         let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
         let disposition = match checked {
             Err(rejection) => {
@@ -249,7 +252,8 @@ impl Task {
             }
             Ok(Record::Transaction(t)) => {
                 let ts = t.timestamp;
-                let d = self.on_transaction(t, &src, wm, now, out);
+                let id = parsed_id.unwrap_or_else(|| self.dedup.prefetch(&t.transaction_id));
+                let d = self.on_transaction(t, id, &src, wm, now, out);
                 self.clock.on_event_time(ix, ts);
                 d
             }
@@ -406,13 +410,14 @@ impl Task {
     fn on_transaction(
         &mut self,
         t: Transaction,
+        id: ParsedId,
         src: &Src<'_>,
         wm: Millis,
         now: Millis,
         out: &mut Outputs,
     ) -> Disposition {
         let ts = t.timestamp;
-        if self.dedup.check_and_insert(&t.transaction_id, ts, wm) {
+        if self.dedup.check_parsed(&t.transaction_id, id, ts, wm) {
             self.count_quality(Some(ts), Outcome::Duplicate, wm, now, out);
             return Disposition::Duplicate;
         }

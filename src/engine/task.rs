@@ -208,15 +208,9 @@ impl Task {
         now: Millis,
         out: &mut Outputs,
     ) -> Result<Disposition, TaskError> {
-        let Input {
-            topic,
-            partition,
-            offset,
-            key,
-            value,
-            record,
-        } = input;
-        let ix = self.input_index(topic, partition)?;
+        // Not destructured: the record stays where it is until it is moved to an output.
+        let (offset, key, value) = (input.offset, input.key, input.value);
+        let ix = self.input_index(input.topic, input.partition)?;
         if offset < self.applied[ix] {
             self.counters.count(Disposition::AlreadyApplied);
             return Ok(Disposition::AlreadyApplied);
@@ -233,7 +227,7 @@ impl Task {
         };
         // Dedup and the customer interner are looked up after validation; start loading
         // their slots now (and parse the transaction id once for dedup).
-        let parsed_id = match &record {
+        let parsed_id = match &input.record {
             Ok(Record::Transaction(t)) => {
                 self.customers.prefetch(&t.customer_id);
                 Some(self.dedup.prefetch(&t.transaction_id))
@@ -244,26 +238,52 @@ impl Task {
             }
             Err(_) => None,
         };
-        let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
-        let disposition = match checked {
-            Err(rejection) => {
+        // Validated and applied in place: a counted record is moved once, into its
+        // output buffer.
+        let rejected = match &input.record {
+            Ok(r) => self.validator.validate(r, key, now).err(),
+            Err(_) => None,
+        };
+        let disposition = match (&input.record, rejected) {
+            (_, Some(rejection)) => {
                 self.reject(rejection, &src, now, out);
                 Disposition::Dlq
             }
-            Ok(Record::Transaction(t)) => {
-                let ts = t.timestamp;
+            // Rejected by the codec: handled below, where the rejection is moved out.
+            (Err(_), None) => Disposition::Dlq,
+            (Ok(Record::Transaction(t)), None) => {
                 let id = parsed_id.unwrap_or_else(|| self.dedup.prefetch(&t.transaction_id));
                 let d = self.on_transaction(t, id, &src, wm, now, out);
-                self.clock.on_event_time(ix, ts);
+                self.clock.on_event_time(ix, t.timestamp);
                 d
             }
-            Ok(Record::Event(e)) => {
-                let ts = e.timestamp;
+            (Ok(Record::Event(e)), None) => {
                 let d = self.on_event(e, &src, wm, now, out);
-                self.clock.on_event_time(ix, ts);
+                self.clock.on_event_time(ix, e.timestamp);
                 d
             }
         };
+        let (topic, partition) = (&self.topics[ix], self.inputs[ix].partition);
+        match input.record {
+            Err(rejection) => self.reject(rejection, &src, now, out),
+            Ok(Record::Transaction(record)) if disposition == Disposition::Counted => {
+                out.transactions.push(Accepted {
+                    record,
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                })
+            }
+            Ok(Record::Event(record)) if disposition == Disposition::Counted => {
+                out.events.push(Accepted {
+                    record,
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                })
+            }
+            Ok(_) => {}
+        }
         self.counters.count(disposition);
         self.on_progress(now, out);
         self.dedup.sweep(self.clock.current());
@@ -409,7 +429,7 @@ impl Task {
 
     fn on_transaction(
         &mut self,
-        t: Transaction,
+        t: &Transaction,
         id: ParsedId,
         src: &Src<'_>,
         wm: Millis,
@@ -430,7 +450,7 @@ impl Task {
         } else {
             MemberId::MAX // not added to any set
         };
-        let summary = TxSummary::new(&t, customer);
+        let summary = TxSummary::new(t, customer);
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::REVENUE);
         for op in &mut self.revenue {
@@ -439,18 +459,12 @@ impl Task {
         drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
-        out.transactions.push(Accepted {
-            record: t,
-            topic: self.topics[src.ix].clone(),
-            partition: self.inputs[src.ix].partition,
-            offset: src.offset,
-        });
         Disposition::Counted
     }
 
     fn on_event(
         &mut self,
-        e: UserEvent,
+        e: &UserEvent,
         src: &Src<'_>,
         wm: Millis,
         now: Millis,
@@ -468,12 +482,6 @@ impl Task {
             .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
-        out.events.push(Accepted {
-            record: e,
-            topic: self.topics[src.ix].clone(),
-            partition: self.inputs[src.ix].partition,
-            offset: src.offset,
-        });
         Disposition::Counted
     }
 }

@@ -80,13 +80,37 @@ impl Hashed {
     }
 }
 
+/// A keyed hash of 128-bit ids: one 64 × 64 → 128-bit multiply of the two halves, each
+/// mixed with a per-table random key, folded to 64 bits (as foldhash hashes u128).
+#[derive(Clone, Copy)]
+struct IdHasher {
+    k0: u64,
+    k1: u64,
+}
+
+impl IdHasher {
+    fn random() -> Self {
+        let s = ahash::RandomState::new();
+        IdHasher {
+            k0: s.hash_one(0u64),
+            k1: s.hash_one(1u64),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, key: u128) -> u64 {
+        let p = u128::from(key as u64 ^ self.k0) * u128::from((key >> 64) as u64 ^ self.k1);
+        p as u64 ^ (p >> 64) as u64
+    }
+}
+
 /// Exact set of u128 ids, each with a nonzero u32 expiry.
 pub struct IdTable {
     slots: Box<[Slot]>,
     /// One tag per slot, then the first `GROUP` tags again (empty when `slots` is).
     tags: Box<[u8]>,
     len: usize,
-    hasher: ahash::RandomState,
+    hasher: IdHasher,
     cursor: usize,
 }
 
@@ -96,7 +120,7 @@ impl Default for IdTable {
             slots: Box::new([]),
             tags: Box::new([]),
             len: 0,
-            hasher: ahash::RandomState::new(),
+            hasher: IdHasher::random(),
             cursor: 0,
         }
     }
@@ -128,7 +152,7 @@ impl IdTable {
     pub fn hashed(&self, key: u128) -> Hashed {
         Hashed {
             key,
-            hash: self.hasher.hash_one(key),
+            hash: self.hasher.hash(key),
         }
     }
 
@@ -189,6 +213,20 @@ impl IdTable {
             }
             if empty != 0 {
                 return Err(self.wrap(i + empty.trailing_zeros() as usize / 8));
+            }
+            i = self.wrap(i + GROUP);
+        }
+    }
+
+    /// The first empty slot from the home of `hash` on (where a key known to be absent
+    /// goes).
+    #[inline]
+    fn first_empty(&self, hash: u64) -> usize {
+        let mut i = self.home(hash);
+        loop {
+            let empty = match_empty(self.group(i));
+            if empty != 0 {
+                return self.wrap(i + empty.trailing_zeros() as usize / 8);
             }
             i = self.wrap(i + GROUP);
         }
@@ -291,11 +329,10 @@ impl IdTable {
         self.tags = tags;
         self.cursor = 0;
         for s in old.iter().filter(|s| s.expiry != 0) {
-            let h = self.hashed(join(s.key));
-            if let Err(i) = self.find(h) {
-                self.slots[i] = *s;
-                self.set_tag(i, tag_of(h.hash));
-            }
+            let hash = self.hasher.hash(join(s.key));
+            let i = self.first_empty(hash);
+            self.slots[i] = *s;
+            self.set_tag(i, tag_of(hash));
         }
     }
 
@@ -304,7 +341,7 @@ impl IdTable {
     fn remove_at(&mut self, mut i: usize) {
         let mut j = self.next(i);
         while self.tags[j] != 0 {
-            let home = self.home(self.hashed(join(self.slots[j].key)).hash);
+            let home = self.home(self.hasher.hash(join(self.slots[j].key)));
             // The entry at j may move to i iff its home is not in the cyclic range (i, j].
             let in_range = if i <= j {
                 i < home && home <= j

@@ -16,19 +16,16 @@
 
 use std::sync::Arc;
 
-use rust_decimal::Decimal;
-use smallvec::SmallVec;
-
 use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
 use super::dedup::{Deduplicator, ParsedId};
-use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef};
+use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim};
 use super::interner::{Interner, MemberId};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
 use super::operator::WindowOperator;
+use super::revenue::{add_transaction, TxSummary};
 use super::state::{StateError, TopicPartition};
 use super::watermark::Watermarks;
-use super::window::WindowSpec;
 use crate::model::time::Millis;
 use crate::model::{KpiRow, LateRecord, Record, SourceCoord, Transaction, TxStatus, UserEvent};
 use crate::quality::{Outcome, QualityAgg, Rejection, Validator};
@@ -483,125 +480,5 @@ impl Task {
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
         Disposition::Counted
-    }
-}
-
-/// Net value of a line: quantity × unit price − discount (saturating: the engine never
-/// panics on data; validation already bounds realistic values).
-fn line_total(q: i32, price: Decimal, discount: Decimal) -> Decimal {
-    Decimal::from(q)
-        .saturating_mul(price)
-        .saturating_sub(discount)
-}
-
-/// What one valid transaction adds to the revenue windows, computed once for all revenue
-/// operators: the overall figures and, for completed orders, one entry per distinct item
-/// category (in order of first appearance) with its net revenue and units.
-struct TxSummary<'a> {
-    ts: Millis,
-    completed: bool,
-    failed: bool,
-    amount: Decimal,
-    units: u64,
-    /// The interned customer of a completed transaction.
-    customer: MemberId,
-    categories: SmallVec<[(&'a str, Decimal, u64); 4]>,
-}
-
-impl<'a> TxSummary<'a> {
-    fn new(t: &'a Transaction, customer: MemberId) -> Self {
-        let completed = t.status == TxStatus::Completed;
-        let mut categories: SmallVec<[(&'a str, Decimal, u64); 4]> = SmallVec::new();
-        let mut units = 0u64;
-        for item in &t.items {
-            let q = u64::from(item.quantity.unsigned_abs());
-            units += q;
-            if !completed {
-                continue;
-            }
-            let line = line_total(item.quantity, item.unit_price, item.discount);
-            let category = item.category.as_str();
-            match categories.iter_mut().find(|(c, _, _)| *c == category) {
-                Some((_, revenue, u)) => {
-                    *revenue = revenue.saturating_add(line);
-                    *u += q;
-                }
-                None => categories.push((category, Decimal::ZERO.saturating_add(line), q)),
-            }
-        }
-        TxSummary {
-            ts: t.timestamp,
-            completed,
-            failed: t.status == TxStatus::Failed,
-            amount: t.amount,
-            units,
-            customer,
-            categories,
-        }
-    }
-}
-
-/// Adds one valid transaction to a revenue operator: the overall row, and for completed
-/// orders one row per distinct item category.
-fn add_transaction(
-    op: &mut WindowOperator<RevenueDim, RevenueAgg>,
-    t: &TxSummary<'_>,
-    wm: Millis,
-    sink: &mut impl EmitSink<RevenueDim, RevenueAgg>,
-) {
-    if matches!(op.spec(), WindowSpec::Tumbling { .. }) {
-        // One window per timestamp: look it up once for the overall and category rows
-        // (same updates and emission order as the per-key path below).
-        op.update_keys(t.ts, wm, sink, |u| {
-            u.update(&RevenueDimRef::All, |a| {
-                a.attempts += 1;
-                a.failed += u64::from(t.failed);
-                if t.completed {
-                    a.revenue = a.revenue.saturating_add(t.amount);
-                    a.orders += 1;
-                    a.items += t.units;
-                    a.customers.insert(t.customer);
-                }
-            });
-            for &(category, revenue, units) in &t.categories {
-                u.update(&RevenueDimRef::Category(category), |a| {
-                    a.revenue = a.revenue.saturating_add(revenue);
-                    a.orders += 1;
-                    a.items += units;
-                    a.customers.insert(t.customer);
-                });
-            }
-        });
-        return;
-    }
-    op.update(
-        &RevenueDimRef::All,
-        t.ts,
-        wm,
-        |a| {
-            a.attempts += 1;
-            a.failed += u64::from(t.failed);
-            if t.completed {
-                a.revenue = a.revenue.saturating_add(t.amount);
-                a.orders += 1;
-                a.items += t.units;
-                a.customers.insert(t.customer);
-            }
-        },
-        sink,
-    );
-    for &(category, revenue, units) in &t.categories {
-        op.update(
-            &RevenueDimRef::Category(category),
-            t.ts,
-            wm,
-            |a| {
-                a.revenue = a.revenue.saturating_add(revenue);
-                a.orders += 1;
-                a.items += units;
-                a.customers.insert(t.customer);
-            },
-            sink,
-        );
     }
 }

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
 use super::aggregate::EmitSink;
-use super::families::{RevenueAgg, RevenueDim, RevenueDimRef};
+use super::families::{same_name, RevenueAgg, RevenueDim, RevenueDimRef};
 use super::interner::MemberId;
 use super::operator::WindowOperator;
 use super::window::WindowSpec;
@@ -48,7 +48,10 @@ impl<'a> TxSummary<'a> {
             }
             let line = line_total(item.quantity, item.unit_price, item.discount);
             let category = item.category.as_str();
-            match categories.iter_mut().find(|(c, _, _)| *c == category) {
+            match categories
+                .iter_mut()
+                .find(|(c, _, _)| same_name(c, category))
+            {
                 Some((_, revenue, u)) => {
                     *revenue = revenue.saturating_add(line);
                     *u += q;

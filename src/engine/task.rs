@@ -20,7 +20,7 @@ use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
 use super::dedup::{Deduplicator, ParsedId};
 use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim};
-use super::interner::{Interner, MemberId};
+use super::interner::{Interner, MemberId, NameHash};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
 use super::operator::WindowOperator;
 use super::revenue::{add_transaction, TxSummary};
@@ -224,16 +224,13 @@ impl Task {
         };
         // Dedup and the customer interner are looked up after validation; start loading
         // their slots now (and parse the transaction id once for dedup).
-        let parsed_id = match &input.record {
-            Ok(Record::Transaction(t)) => {
-                self.customers.prefetch(&t.customer_id);
-                Some(self.dedup.prefetch(&t.transaction_id))
-            }
-            Ok(Record::Event(e)) => {
-                self.customers.prefetch(&e.customer_id);
-                None
-            }
-            Err(_) => None,
+        let (parsed_id, customer_hash) = match &input.record {
+            Ok(Record::Transaction(t)) => (
+                Some(self.dedup.prefetch(&t.transaction_id)),
+                Some(self.customers.prefetch(&t.customer_id)),
+            ),
+            Ok(Record::Event(e)) => (None, Some(self.customers.prefetch(&e.customer_id))),
+            Err(_) => (None, None),
         };
         // Validated and applied in place: a counted record is moved once, into its
         // output buffer.
@@ -250,12 +247,16 @@ impl Task {
             (Err(_), None) => Disposition::Dlq,
             (Ok(Record::Transaction(t)), None) => {
                 let id = parsed_id.unwrap_or_else(|| self.dedup.prefetch(&t.transaction_id));
-                let d = self.on_transaction(t, id, &src, wm, now, out);
+                let customer =
+                    customer_hash.unwrap_or_else(|| self.customers.prefetch(&t.customer_id));
+                let d = self.on_transaction(t, id, customer, &src, wm, now, out);
                 self.clock.on_event_time(ix, t.timestamp);
                 d
             }
             (Ok(Record::Event(e)), None) => {
-                let d = self.on_event(e, &src, wm, now, out);
+                let customer =
+                    customer_hash.unwrap_or_else(|| self.customers.prefetch(&e.customer_id));
+                let d = self.on_event(e, customer, &src, wm, now, out);
                 self.clock.on_event_time(ix, e.timestamp);
                 d
             }
@@ -424,10 +425,12 @@ impl Task {
         self.count_quality(Some(ts), Outcome::Late, wm, src.now, out);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_transaction(
         &mut self,
         t: &Transaction,
         id: ParsedId,
+        customer_hash: NameHash,
         src: &Src<'_>,
         wm: Millis,
         now: Millis,
@@ -443,7 +446,7 @@ impl Task {
             return Disposition::Late;
         }
         let customer = if t.status == TxStatus::Completed {
-            self.customers.intern(&t.customer_id)
+            self.customers.intern_hashed(&t.customer_id, customer_hash)
         } else {
             MemberId::MAX // not added to any set
         };
@@ -462,6 +465,7 @@ impl Task {
     fn on_event(
         &mut self,
         e: &UserEvent,
+        customer_hash: NameHash,
         src: &Src<'_>,
         wm: Millis,
         now: Millis,
@@ -474,7 +478,7 @@ impl Task {
         }
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::ACTIVITY);
-        let customer = self.customers.intern(&e.customer_id);
+        let customer = self.customers.intern_hashed(&e.customer_id, customer_hash);
         self.activity
             .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;

@@ -249,7 +249,7 @@ impl Task {
                 let id = parsed_id.unwrap_or_else(|| self.dedup.prefetch(&t.transaction_id));
                 let customer =
                     customer_hash.unwrap_or_else(|| self.customers.prefetch(&t.customer_id));
-                let d = self.on_transaction(t, id, customer, &src, wm, now, out);
+                let d = self.on_transaction(t, id, customer, &src, wm, out);
                 self.clock.on_event_time(ix, t.timestamp);
                 d
             }
@@ -425,7 +425,6 @@ impl Task {
         self.count_quality(Some(ts), Outcome::Late, wm, src.now, out);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn on_transaction(
         &mut self,
         t: &Transaction,
@@ -433,10 +432,9 @@ impl Task {
         customer_hash: NameHash,
         src: &Src<'_>,
         wm: Millis,
-        now: Millis,
         out: &mut Outputs,
     ) -> Disposition {
-        let ts = t.timestamp;
+        let (ts, now) = (t.timestamp, src.now);
         if self.dedup.check_parsed(&t.transaction_id, id, ts, wm) {
             self.count_quality(Some(ts), Outcome::Duplicate, wm, now, out);
             return Disposition::Duplicate;

@@ -15,15 +15,44 @@
 //! least 1/64 of them (then the bitmap costs at most 8 bytes per member, plus as much for
 //! a second bitmap of the members not yet handed to the changelog).
 
+use std::hash::{BuildHasherDefault, Hasher};
+
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::interner::MemberId;
 
+/// Hashes member ids with one multiply: they are small task-local numbers handed out by
+/// the interner, not input, so they need no keyed hash; multiplying by an odd constant
+/// spreads consecutive ids over both the low bits (bucket) and the top bits (tag) that
+/// the hash set uses.
+#[derive(Default, Clone, Copy)]
+struct MemberHasher(u64);
+
+impl Hasher for MemberHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b));
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, id: u32) {
+        self.0 = (self.0 ^ u64::from(id)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type MemberIds = HashSet<MemberId, BuildHasherDefault<MemberHasher>>;
+
 /// Membership of an id set.
 #[derive(Debug, Clone)]
 enum Index {
-    Sparse(HashSet<MemberId, ahash::RandomState>),
+    Sparse(MemberIds),
     /// `fresh` marks the members not handed to the changelog yet.
     Dense {
         bits: Vec<u64>,
@@ -48,7 +77,7 @@ pub struct IdSet {
 impl Default for IdSet {
     fn default() -> Self {
         IdSet {
-            index: Index::Sparse(HashSet::with_hasher(ahash::RandomState::new())),
+            index: Index::Sparse(MemberIds::default()),
             max: 0,
             new: Vec::new(),
         }

@@ -12,6 +12,10 @@
 /// A task-local customer number.
 pub type MemberId = u32;
 
+/// The hash of a customer id under its interner's hasher (see [`Interner::prefetch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameHash(u32);
+
 /// Bytes of a name kept inline in its table slot: names up to this long are compared
 /// without leaving the table (customer ids usually are this short).
 const HEAD: usize = 16;
@@ -83,12 +87,14 @@ impl Interner {
         self.slots.len() - 1
     }
 
-    /// Hints the CPU to load the slot `name` will be looked up in; no effect on the state.
+    /// Hashes `name` for [`Self::intern_hashed`] and hints the CPU to load the slot it
+    /// will be looked up in; no effect on the state.
     #[inline]
-    pub fn prefetch(&self, name: &str) {
+    pub fn prefetch(&self, name: &str) -> NameHash {
+        let hash = self.hash(name);
         #[cfg(target_arch = "x86_64")]
         {
-            let i = self.hash(name) as usize & self.mask();
+            let i = hash as usize & self.mask();
             let p = self.slots[i..].as_ptr();
             // SAFETY: prefetching is only a hint; it cannot fault, and `p` points into
             // the slot array anyway.
@@ -99,14 +105,22 @@ impl Interner {
                 );
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = name;
+        NameHash(hash)
     }
 
     /// The id of `name`, assigning one if it is new.
     #[inline]
     pub fn intern(&mut self, name: &str) -> MemberId {
-        let hash = self.hash(name);
+        let hash = NameHash(self.hash(name));
+        self.intern_hashed(name, hash)
+    }
+
+    /// [`Self::intern`] with `hash` = `self.prefetch(name)`, computed earlier (the
+    /// interner may have changed since, not the name).
+    #[inline]
+    pub fn intern_hashed(&mut self, name: &str, hash: NameHash) -> MemberId {
+        debug_assert_eq!(hash.0, self.hash(name));
+        let hash = hash.0;
         let (h, len) = (head(name), u32::try_from(name.len()).unwrap_or(u32::MAX));
         let mask = self.mask();
         let mut i = hash as usize & mask;

@@ -2,14 +2,16 @@
 //! late records, accepted records and changelog entries out. [`Task`] is the stage-1
 //! state machine of one partition number; it is built from watermarks (`watermark`),
 //! window assigners (`window`), the generic window and session operators over mergeable
-//! aggregates (`operator`, `session`, `aggregate`), exact dedup (`dedup`), per-task
-//! customer interning (`interner`), the KPI families (`families`) and the changelog format
-//! (`state`, `checkpoint`). [`Merger`] (`merge`) is the stage-2 state machine that merges
+//! aggregates (`operator` with its per-window results in `bucket`, `session`,
+//! `aggregate`), exact dedup (`dedup`), per-task customer interning (`interner`), the KPI
+//! families (`families`, with what a transaction adds to revenue in `revenue`) and the
+//! changelog format (`state`, `checkpoint`). [`Merger`] (`merge`) is the stage-2 state machine that merges
 //! the tasks' partial KPI rows. Given the same inputs and `now` values, a task or merger —
 //! or one restored from its changelog — produces the same outputs; nothing here reads a
 //! clock, spawns a thread or takes a lock.
 
 mod aggregate;
+mod bucket;
 mod checkpoint;
 mod config;
 mod customers;
@@ -21,6 +23,7 @@ mod interner;
 mod io;
 pub mod merge;
 mod operator;
+mod revenue;
 pub mod session;
 mod state;
 mod task;

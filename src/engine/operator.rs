@@ -4,33 +4,22 @@
 //! result is already out are emitted at once as `late_update`; `advance` emits `on_time`
 //! and `final` results as the watermark passes window ends and ends plus allowed lateness,
 //! and purges final results. Emission order is deterministic (window end, start, then key
-//! order), independent of hash-map layout, so a restored operator emits exactly what the
-//! original would. State changes are tracked per result and flushed to the changelog on
-//! demand.
+//! order), independent of how a window stores its results (`bucket.rs`), so a restored
+//! operator emits exactly what the original would. State changes are tracked per result
+//! and flushed to the changelog on demand.
 
 use std::collections::BTreeMap;
 use std::hash::Hash;
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::Equivalent;
 
 use super::aggregate::{Aggregate, Dimension, EmitSink, ResultSlot};
+use super::bucket::Bucket;
 use super::interner::{Interner, MemberId};
 use super::state::{self, StateError};
 use super::window::{Window, WindowSpec};
 use crate::model::time::Millis;
 use crate::model::EmitStatus;
-
-struct Bucket<K, A> {
-    slots: HashMap<K, ResultSlot<A>, ahash::RandomState>,
-}
-
-impl<K, A> Bucket<K, A> {
-    fn new() -> Self {
-        Bucket {
-            slots: HashMap::with_hasher(ahash::RandomState::new()),
-        }
-    }
-}
 
 /// Member segments per result before they are rewritten into one.
 const MAX_SEGMENTS: usize = 32;
@@ -135,7 +124,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             return false;
         }
         let bucket = self.windows.entry(w).or_insert_with(Bucket::new);
-        let slot = bucket.slots.entry_ref(key).or_default();
+        let slot = bucket.slot_mut(key);
         if w.end <= wm {
             // The window is past its on-time point; a result that did not exist then is
             // already "fired" in the sense that its next emission is a late update.
@@ -143,7 +132,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         }
         if slot.update(f) {
             // A late update (rare): look the result up again for its owned key.
-            if let Some((k, slot)) = bucket.slots.get_key_value_mut(key) {
+            if let Some((k, slot)) = bucket.get_key_value_mut(key) {
                 slot.emit(w, k, EmitStatus::LateUpdate, sink);
             }
         }
@@ -198,7 +187,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             let Some(bucket) = self.windows.get_mut(&w) else {
                 continue;
             };
-            let mut slots: Vec<(&K, &mut ResultSlot<A>)> = bucket.slots.iter_mut().collect();
+            let mut slots: Vec<(&K, &mut ResultSlot<A>)> = bucket.iter_mut().collect();
             if !expired && slots.iter().all(|(_, s)| s.fired) {
                 continue;
             }
@@ -209,7 +198,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             if expired {
                 if let Some(bucket) = self.windows.remove(&w) {
                     if self.changelog {
-                        for (k, slot) in bucket.slots.iter() {
+                        for (k, slot) in bucket.iter() {
                             self.tombstones.push(Self::key_for(&self.name, w, k));
                             for seq in &slot.segments {
                                 self.tombstones
@@ -227,7 +216,6 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
     pub fn emit_early(&mut self, sink: &mut impl EmitSink<K, A>) {
         for (w, bucket) in self.windows.iter_mut() {
             let mut slots: Vec<(&K, &mut ResultSlot<A>)> = bucket
-                .slots
                 .iter_mut()
                 .filter(|(_, s)| s.pending && !s.fired)
                 .collect();
@@ -240,7 +228,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
 
     /// Number of live results (window × key).
     pub fn len(&self) -> usize {
-        self.windows.values().map(|b| b.slots.len()).sum()
+        self.windows.values().map(|b| b.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -249,7 +237,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
 
     /// The live result of `key` in `w`, if any.
     pub fn get(&self, w: &Window, key: &K) -> Option<&ResultSlot<A>> {
-        self.windows.get(w).and_then(|b| b.slots.get(key))
+        self.windows.get(w).and_then(|b| b.get(key))
     }
 
     /// Writes every change since the last flush: results as values, their new distinct
@@ -272,7 +260,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         // Every emission and update marks its slot; live slots are few (windows within
         // the lateness horizon × dimensions), so scanning them per flush is cheap.
         for (w, bucket) in self.windows.iter_mut() {
-            for (k, slot) in bucket.slots.iter_mut() {
+            for (k, slot) in bucket.iter_mut() {
                 if std::mem::take(&mut slot.unflushed) {
                     dirty.push((*w, k, slot));
                 }
@@ -308,7 +296,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
     pub fn for_each_member(&self, mut f: impl FnMut(MemberId)) {
         let mut members = Vec::new();
         for bucket in self.windows.values() {
-            for slot in bucket.slots.values() {
+            for slot in bucket.values() {
                 members.clear();
                 slot.agg.all_members(&mut members);
                 members.iter().for_each(|&m| f(m));
@@ -352,7 +340,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         let mut members = Vec::new();
         let mut sorted: Vec<&str> = Vec::new();
         for (w, bucket) in &self.windows {
-            let mut slots: Vec<_> = bucket.slots.iter().collect();
+            let mut slots: Vec<_> = bucket.iter().collect();
             slots.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, slot) in slots {
                 members.clear();
@@ -404,7 +392,7 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             let slot = self
                 .windows
                 .get_mut(&w)
-                .and_then(|b| b.slots.get_mut(&k))
+                .and_then(|b| b.get_mut(&k))
                 .ok_or_else(|| StateError::bad_value(key, "segment of an unknown result"))?;
             slot.agg.restore_members(&members);
             return Ok(());
@@ -418,7 +406,6 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
         self.windows
             .entry(w)
             .or_insert_with(Bucket::new)
-            .slots
             .insert(k, slot);
         Ok(())
     }
@@ -441,12 +428,12 @@ impl<K: Dimension, A: Aggregate, S: EmitSink<K, A>> WindowUpdate<'_, K, A, S> {
         Q: ?Sized + Hash + Equivalent<K>,
         K: for<'q> From<&'q Q>,
     {
-        let slot = self.bucket.slots.entry_ref(key).or_default();
+        let slot = self.bucket.slot_mut(key);
         if self.w.end <= self.wm {
             slot.fired = true;
         }
         if slot.update(f) {
-            if let Some((k, slot)) = self.bucket.slots.get_key_value_mut(key) {
+            if let Some((k, slot)) = self.bucket.get_key_value_mut(key) {
                 slot.emit(self.w, k, EmitStatus::LateUpdate, &mut *self.sink);
             }
         }

@@ -16,19 +16,16 @@
 
 use std::sync::Arc;
 
-use rust_decimal::Decimal;
-use smallvec::SmallVec;
-
 use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
 use super::config::EngineConfig;
-use super::dedup::Deduplicator;
-use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef};
-use super::interner::{Interner, MemberId};
+use super::dedup::{Deduplicator, ParsedId};
+use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim};
+use super::interner::{Interner, MemberId, NameHash};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
 use super::operator::WindowOperator;
+use super::revenue::{add_transaction, TxSummary};
 use super::state::{StateError, TopicPartition};
 use super::watermark::Watermarks;
-use super::window::WindowSpec;
 use crate::model::time::Millis;
 use crate::model::{KpiRow, LateRecord, Record, SourceCoord, Transaction, TxStatus, UserEvent};
 use crate::quality::{Outcome, QualityAgg, Rejection, Validator};
@@ -208,15 +205,9 @@ impl Task {
         now: Millis,
         out: &mut Outputs,
     ) -> Result<Disposition, TaskError> {
-        let Input {
-            topic,
-            partition,
-            offset,
-            key,
-            value,
-            record,
-        } = input;
-        let ix = self.input_index(topic, partition)?;
+        // Not destructured: the record stays where it is until it is moved to an output.
+        let (offset, key, value) = (input.offset, input.key, input.value);
+        let ix = self.input_index(input.topic, input.partition)?;
         if offset < self.applied[ix] {
             self.counters.count(Disposition::AlreadyApplied);
             return Ok(Disposition::AlreadyApplied);
@@ -232,34 +223,65 @@ impl Task {
             now,
         };
         // Dedup and the customer interner are looked up after validation; start loading
-        // their slots now.
-        match &record {
-            Ok(Record::Transaction(t)) => {
-                self.dedup.prefetch(&t.transaction_id);
-                self.customers.prefetch(&t.customer_id);
-            }
-            Ok(Record::Event(e)) => self.customers.prefetch(&e.customer_id),
-            Err(_) => {}
-        }
-        let checked = record.and_then(|r| self.validator.validate(&r, key, now).map(|()| r));
-        let disposition = match checked {
-            Err(rejection) => {
+        // their slots now (and parse the transaction id once for dedup).
+        let (parsed_id, customer_hash) = match &input.record {
+            Ok(Record::Transaction(t)) => (
+                Some(self.dedup.prefetch(&t.transaction_id)),
+                Some(self.customers.prefetch(&t.customer_id)),
+            ),
+            Ok(Record::Event(e)) => (None, Some(self.customers.prefetch(&e.customer_id))),
+            Err(_) => (None, None),
+        };
+        // Validated and applied in place: a counted record is moved once, into its
+        // output buffer.
+        let rejected = match &input.record {
+            Ok(r) => self.validator.validate(r, key, now).err(),
+            Err(_) => None,
+        };
+        let disposition = match (&input.record, rejected) {
+            (_, Some(rejection)) => {
                 self.reject(rejection, &src, now, out);
                 Disposition::Dlq
             }
-            Ok(Record::Transaction(t)) => {
-                let ts = t.timestamp;
-                let d = self.on_transaction(t, &src, wm, now, out);
-                self.clock.on_event_time(ix, ts);
+            // Rejected by the codec: handled below, where the rejection is moved out.
+            (Err(_), None) => Disposition::Dlq,
+            (Ok(Record::Transaction(t)), None) => {
+                let id = parsed_id.unwrap_or_else(|| self.dedup.prefetch(&t.transaction_id));
+                let customer =
+                    customer_hash.unwrap_or_else(|| self.customers.prefetch(&t.customer_id));
+                let d = self.on_transaction(t, id, customer, &src, wm, out);
+                self.clock.on_event_time(ix, t.timestamp);
                 d
             }
-            Ok(Record::Event(e)) => {
-                let ts = e.timestamp;
-                let d = self.on_event(e, &src, wm, now, out);
-                self.clock.on_event_time(ix, ts);
+            (Ok(Record::Event(e)), None) => {
+                let customer =
+                    customer_hash.unwrap_or_else(|| self.customers.prefetch(&e.customer_id));
+                let d = self.on_event(e, customer, &src, wm, now, out);
+                self.clock.on_event_time(ix, e.timestamp);
                 d
             }
         };
+        let (topic, partition) = (&self.topics[ix], self.inputs[ix].partition);
+        match input.record {
+            Err(rejection) => self.reject(rejection, &src, now, out),
+            Ok(Record::Transaction(record)) if disposition == Disposition::Counted => {
+                out.transactions.push(Accepted {
+                    record,
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                })
+            }
+            Ok(Record::Event(record)) if disposition == Disposition::Counted => {
+                out.events.push(Accepted {
+                    record,
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                })
+            }
+            Ok(_) => {}
+        }
         self.counters.count(disposition);
         self.on_progress(now, out);
         self.dedup.sweep(self.clock.current());
@@ -405,14 +427,15 @@ impl Task {
 
     fn on_transaction(
         &mut self,
-        t: Transaction,
+        t: &Transaction,
+        id: ParsedId,
+        customer_hash: NameHash,
         src: &Src<'_>,
         wm: Millis,
-        now: Millis,
         out: &mut Outputs,
     ) -> Disposition {
-        let ts = t.timestamp;
-        if self.dedup.check_and_insert(&t.transaction_id, ts, wm) {
+        let (ts, now) = (t.timestamp, src.now);
+        if self.dedup.check_parsed(&t.transaction_id, id, ts, wm) {
             self.count_quality(Some(ts), Outcome::Duplicate, wm, now, out);
             return Disposition::Duplicate;
         }
@@ -421,11 +444,11 @@ impl Task {
             return Disposition::Late;
         }
         let customer = if t.status == TxStatus::Completed {
-            self.customers.intern(&t.customer_id)
+            self.customers.intern_hashed(&t.customer_id, customer_hash)
         } else {
             MemberId::MAX // not added to any set
         };
-        let summary = TxSummary::new(&t, customer);
+        let summary = TxSummary::new(t, customer);
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::REVENUE);
         for op in &mut self.revenue {
@@ -434,18 +457,13 @@ impl Task {
         drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
-        out.transactions.push(Accepted {
-            record: t,
-            topic: self.topics[src.ix].clone(),
-            partition: self.inputs[src.ix].partition,
-            offset: src.offset,
-        });
         Disposition::Counted
     }
 
     fn on_event(
         &mut self,
-        e: UserEvent,
+        e: &UserEvent,
+        customer_hash: NameHash,
         src: &Src<'_>,
         wm: Millis,
         now: Millis,
@@ -458,137 +476,11 @@ impl Task {
         }
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::ACTIVITY);
-        let customer = self.customers.intern(&e.customer_id);
+        let customer = self.customers.intern_hashed(&e.customer_id, customer_hash);
         self.activity
             .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
-        out.events.push(Accepted {
-            record: e,
-            topic: self.topics[src.ix].clone(),
-            partition: self.inputs[src.ix].partition,
-            offset: src.offset,
-        });
         Disposition::Counted
-    }
-}
-
-/// Net value of a line: quantity × unit price − discount (saturating: the engine never
-/// panics on data; validation already bounds realistic values).
-fn line_total(q: i32, price: Decimal, discount: Decimal) -> Decimal {
-    Decimal::from(q)
-        .saturating_mul(price)
-        .saturating_sub(discount)
-}
-
-/// What one valid transaction adds to the revenue windows, computed once for all revenue
-/// operators: the overall figures and, for completed orders, one entry per distinct item
-/// category (in order of first appearance) with its net revenue and units.
-struct TxSummary<'a> {
-    ts: Millis,
-    completed: bool,
-    failed: bool,
-    amount: Decimal,
-    units: u64,
-    /// The interned customer of a completed transaction.
-    customer: MemberId,
-    categories: SmallVec<[(&'a str, Decimal, u64); 4]>,
-}
-
-impl<'a> TxSummary<'a> {
-    fn new(t: &'a Transaction, customer: MemberId) -> Self {
-        let completed = t.status == TxStatus::Completed;
-        let mut categories: SmallVec<[(&'a str, Decimal, u64); 4]> = SmallVec::new();
-        let mut units = 0u64;
-        for item in &t.items {
-            let q = u64::from(item.quantity.unsigned_abs());
-            units += q;
-            if !completed {
-                continue;
-            }
-            let line = line_total(item.quantity, item.unit_price, item.discount);
-            let category = item.category.as_str();
-            match categories.iter_mut().find(|(c, _, _)| *c == category) {
-                Some((_, revenue, u)) => {
-                    *revenue = revenue.saturating_add(line);
-                    *u += q;
-                }
-                None => categories.push((category, Decimal::ZERO.saturating_add(line), q)),
-            }
-        }
-        TxSummary {
-            ts: t.timestamp,
-            completed,
-            failed: t.status == TxStatus::Failed,
-            amount: t.amount,
-            units,
-            customer,
-            categories,
-        }
-    }
-}
-
-/// Adds one valid transaction to a revenue operator: the overall row, and for completed
-/// orders one row per distinct item category.
-fn add_transaction(
-    op: &mut WindowOperator<RevenueDim, RevenueAgg>,
-    t: &TxSummary<'_>,
-    wm: Millis,
-    sink: &mut impl EmitSink<RevenueDim, RevenueAgg>,
-) {
-    if matches!(op.spec(), WindowSpec::Tumbling { .. }) {
-        // One window per timestamp: look it up once for the overall and category rows
-        // (same updates and emission order as the per-key path below).
-        op.update_keys(t.ts, wm, sink, |u| {
-            u.update(&RevenueDimRef::All, |a| {
-                a.attempts += 1;
-                a.failed += u64::from(t.failed);
-                if t.completed {
-                    a.revenue = a.revenue.saturating_add(t.amount);
-                    a.orders += 1;
-                    a.items += t.units;
-                    a.customers.insert(t.customer);
-                }
-            });
-            for &(category, revenue, units) in &t.categories {
-                u.update(&RevenueDimRef::Category(category), |a| {
-                    a.revenue = a.revenue.saturating_add(revenue);
-                    a.orders += 1;
-                    a.items += units;
-                    a.customers.insert(t.customer);
-                });
-            }
-        });
-        return;
-    }
-    op.update(
-        &RevenueDimRef::All,
-        t.ts,
-        wm,
-        |a| {
-            a.attempts += 1;
-            a.failed += u64::from(t.failed);
-            if t.completed {
-                a.revenue = a.revenue.saturating_add(t.amount);
-                a.orders += 1;
-                a.items += t.units;
-                a.customers.insert(t.customer);
-            }
-        },
-        sink,
-    );
-    for &(category, revenue, units) in &t.categories {
-        op.update(
-            &RevenueDimRef::Category(category),
-            t.ts,
-            wm,
-            |a| {
-                a.revenue = a.revenue.saturating_add(revenue);
-                a.orders += 1;
-                a.items += units;
-                a.customers.insert(t.customer);
-            },
-            sink,
-        );
     }
 }

@@ -104,6 +104,17 @@ impl WindowSpec {
     /// instead of overflowing near the ends of the i64 range.
     #[inline]
     pub fn for_each_window(&self, ts: Millis, mut f: impl FnMut(Window)) {
+        if let WindowSpec::Tumbling { size_ms: size } = *self {
+            // The general loop below with one step: no second division, no loop.
+            if size > 0 {
+                let start = ts.saturating_sub(ts.rem_euclid(size));
+                let w = Window::new(start, start.saturating_add(size));
+                if w.contains(ts) {
+                    f(w);
+                }
+            }
+            return;
+        }
         let (size, slide) = (self.size_ms(), self.slide_ms());
         if size <= 0 || slide <= 0 {
             return;
@@ -189,6 +200,47 @@ mod tests {
                     .filter(|s| s.rem_euclid(slide) == 0)
                     .count();
                 assert_eq!(ws.len(), expected, "size {size} slide {slide} ts {ts}");
+            }
+        }
+    }
+
+    /// The general hopping loop with slide = size, as the tumbling fast path must behave.
+    fn hopping_equivalent(size: i64, ts: Millis) -> Vec<Window> {
+        let mut v = Vec::new();
+        let last_start = ts.saturating_sub(ts.rem_euclid(size));
+        let w = Window::new(last_start, last_start.saturating_add(size));
+        if w.contains(ts) {
+            v.push(w);
+        }
+        v
+    }
+
+    #[test]
+    fn tumbling_fast_path_matches_the_general_loop() {
+        for size in [1, 7, 60_000, 3_600_000, i64::MAX] {
+            for ts in [
+                i64::MIN,
+                i64::MIN + 1,
+                -3_600_001,
+                -1,
+                0,
+                1,
+                59_999,
+                60_000,
+                1_700_000_123_456,
+                i64::MAX - 1,
+                i64::MAX,
+            ] {
+                assert_eq!(
+                    windows(WindowSpec::tumbling(size), ts),
+                    hopping_equivalent(size, ts),
+                    "size {size} ts {ts}"
+                );
+                assert_eq!(
+                    windows(WindowSpec::tumbling(size), ts),
+                    windows(WindowSpec::hopping(size, size), ts),
+                    "size {size} ts {ts}"
+                );
             }
         }
     }

@@ -63,6 +63,70 @@ fn required(value: &str, field: &str) -> Result<(), Rejection> {
     }
 }
 
+/// `d <= 0`, from the sign and zero flags (a negative zero is zero).
+#[inline]
+fn not_positive(d: Decimal) -> bool {
+    d.is_zero() || d.is_sign_negative()
+}
+
+/// `d < 0`, from the sign and zero flags.
+#[inline]
+fn negative(d: Decimal) -> bool {
+    d.is_sign_negative() && !d.is_zero()
+}
+
+/// Powers of ten up to the largest scale the integer path handles.
+const POW10: [i128; 19] = {
+    let mut t = [1i128; 19];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `Decimal` mantissas are 96 bits.
+const MANTISSA_LIMIT: i128 = 1 << 96;
+
+/// The integer path of the item and amount rules: true when every item passes its rules
+/// and amount = Σ(quantity × unit_price − discount) within `tolerance`, computed in i128
+/// at the largest scale involved (at most 18, mantissas within i64). It answers only when
+/// every value and intermediate result at that scale fits a 96-bit mantissa: then each
+/// `Decimal` operation of [`Validator::amount_and_items`] (whose operands have that scale
+/// or less) is exact as well, so both decide the same. false means "not decided here":
+/// the `Decimal` path runs and reports the first failing rule.
+fn amount_matches_exactly(t: &Transaction, tolerance: Decimal) -> bool {
+    let scale = t
+        .items
+        .iter()
+        .fold(t.amount.scale().max(tolerance.scale()), |s, item| {
+            s.max(item.unit_price.scale()).max(item.discount.scale())
+        });
+    if scale as usize >= POW10.len() {
+        return false;
+    }
+    // |v| < 2^96 keeps every product and sum below within i128.
+    let fits = |v: i128| (v.unsigned_abs() < MANTISSA_LIMIT as u128).then_some(v);
+    let at_scale = |d: Decimal| {
+        let m = i64::try_from(d.mantissa()).ok()?;
+        fits(i128::from(m) * POW10[(scale - d.scale()) as usize])
+    };
+    let total = t.items.iter().try_fold(0i128, |sum, item| {
+        if item.quantity < 1 || item.unit_price.mantissa() <= 0 || item.discount.mantissa() < 0 {
+            return None;
+        }
+        let product = fits(at_scale(item.unit_price)? * i128::from(item.quantity))?;
+        let line = fits(product - at_scale(item.discount)?)?;
+        fits(sum + line)
+    });
+    let diff = total.and_then(|sum| fits(at_scale(t.amount)? - sum));
+    match (diff, at_scale(tolerance)) {
+        (Some(diff), Some(tol)) => diff.abs() <= tol,
+        _ => false,
+    }
+}
+
 impl Validator {
     pub fn new(cfg: QualityConfig) -> Self {
         Validator {
@@ -118,34 +182,9 @@ impl Validator {
         self.key_and_time(&e.customer_id, e.timestamp, key, now)
     }
 
-    fn transaction(
-        &self,
-        t: &Transaction,
-        key: Option<&[u8]>,
-        now: Millis,
-    ) -> Result<(), Rejection> {
-        required(&t.transaction_id, "transaction_id")?;
-        required(&t.customer_id, "customer_id")?;
-        required(&t.currency, "currency")?;
-        if t.items.is_empty() {
-            return Err(Rejection::missing_field("items"));
-        }
-        for (i, item) in t.items.iter().enumerate() {
-            if blank(&item.product_id) {
-                return Err(Rejection::missing_field(&format!("items[{i}].product_id")));
-            }
-            if blank(&item.category) {
-                return Err(Rejection::missing_field(&format!("items[{i}].category")));
-            }
-        }
-        self.key_and_time(&t.customer_id, t.timestamp, key, now)?;
-        if t.amount <= Decimal::ZERO {
-            return Err(Rejection::new(
-                reason::INVALID_AMOUNT,
-                rule::AMOUNT_POSITIVE,
-                format!("amount {} is not positive", t.amount),
-            ));
-        }
+    /// The item rules and the amount-equals-items rule in `Decimal` arithmetic, reporting
+    /// the first failure.
+    fn amount_and_items(&self, t: &Transaction) -> Result<(), Rejection> {
         let mut sum = Decimal::ZERO;
         for (i, item) in t.items.iter().enumerate() {
             let bad = |rule: &str, what: String| {
@@ -161,13 +200,13 @@ impl Validator {
                     format!("quantity {} is below 1", item.quantity),
                 );
             }
-            if item.unit_price <= Decimal::ZERO {
+            if not_positive(item.unit_price) {
                 return bad(
                     rule::ITEM_UNIT_PRICE_POSITIVE,
                     format!("unit_price {} is not positive", item.unit_price),
                 );
             }
-            if item.discount < Decimal::ZERO {
+            if negative(item.discount) {
                 return bad(
                     rule::ITEM_DISCOUNT_NON_NEGATIVE,
                     format!("discount {} is negative", item.discount),
@@ -195,6 +234,40 @@ impl Validator {
                 rule::AMOUNT_MATCHES_ITEMS,
                 format!("amount {} differs from the items' total {sum}", t.amount),
             ));
+        }
+        Ok(())
+    }
+
+    fn transaction(
+        &self,
+        t: &Transaction,
+        key: Option<&[u8]>,
+        now: Millis,
+    ) -> Result<(), Rejection> {
+        required(&t.transaction_id, "transaction_id")?;
+        required(&t.customer_id, "customer_id")?;
+        required(&t.currency, "currency")?;
+        if t.items.is_empty() {
+            return Err(Rejection::missing_field("items"));
+        }
+        for (i, item) in t.items.iter().enumerate() {
+            if blank(&item.product_id) {
+                return Err(Rejection::missing_field(&format!("items[{i}].product_id")));
+            }
+            if blank(&item.category) {
+                return Err(Rejection::missing_field(&format!("items[{i}].category")));
+            }
+        }
+        self.key_and_time(&t.customer_id, t.timestamp, key, now)?;
+        if not_positive(t.amount) {
+            return Err(Rejection::new(
+                reason::INVALID_AMOUNT,
+                rule::AMOUNT_POSITIVE,
+                format!("amount {} is not positive", t.amount),
+            ));
+        }
+        if !amount_matches_exactly(t, self.tolerance) {
+            self.amount_and_items(t)?;
         }
         if !currency::is_iso4217(&t.currency) {
             return Err(Rejection::new(
@@ -311,5 +384,95 @@ mod tests {
             .validate(&Record::Event(e), Some(key.as_bytes()), 1_000)
             .unwrap_err();
         assert_eq!(err.rule, rule::REQUIRED_FIELDS);
+    }
+
+    #[test]
+    fn sign_checks_agree_with_comparisons() {
+        let mut values = vec![Decimal::ZERO, -Decimal::ZERO, Decimal::MAX, Decimal::MIN];
+        for (m, scale) in [
+            (1, 0),
+            (-1, 0),
+            (1, 28),
+            (-1, 28),
+            (0, 5),
+            (150, 2),
+            (-150, 2),
+        ] {
+            values.push(Decimal::new(m, scale));
+        }
+        let mut negative_zero = Decimal::new(0, 3);
+        negative_zero.set_sign_negative(true);
+        values.push(negative_zero);
+        for d in values {
+            assert_eq!(not_positive(d), d <= Decimal::ZERO, "{d:?}");
+            assert_eq!(negative(d), d < Decimal::ZERO, "{d:?}");
+        }
+    }
+
+    fn step(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// A decimal with a random scale and a mantissa that is mostly small, sometimes huge,
+    /// sometimes negative.
+    fn random_decimal(x: &mut u64) -> Decimal {
+        let r = step(x);
+        let scale = match r % 10 {
+            0 => (r >> 8) as u32 % 29,
+            1..=3 => 0,
+            _ => 2 + (r >> 8) as u32 % 3,
+        };
+        let bits = match (r >> 16) % 8 {
+            0 => 96,
+            1 => 70,
+            _ => 24,
+        };
+        let m = i128::from(step(x)) << 40 | i128::from(step(x));
+        let m = m & ((1i128 << bits) - 1);
+        let m = if r % 13 == 0 { -m } else { m };
+        Decimal::from_i128_with_scale(m, scale)
+    }
+
+    #[test]
+    fn the_integer_amount_path_decides_like_decimal_arithmetic() {
+        let v = Validator::new(QualityConfig::default());
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let (mut fast, mut total) = (0, 0);
+        for n in 0..100_000u64 {
+            let mut t = testkit::transaction(n, 1, 1_000);
+            for item in &mut t.items {
+                match step(&mut x) % 4 {
+                    0 => item.unit_price = random_decimal(&mut x),
+                    1 => item.discount = random_decimal(&mut x),
+                    _ => {}
+                }
+                if step(&mut x) % 11 == 0 {
+                    item.quantity = (x >> 33) as i32;
+                }
+            }
+            // Mostly the exact total (at various scales), sometimes off or random.
+            let exact: Option<Decimal> = t.items.iter().try_fold(Decimal::ZERO, |s, i| {
+                Decimal::from(i.quantity)
+                    .checked_mul(i.unit_price)?
+                    .checked_sub(i.discount)?
+                    .checked_add(s)
+            });
+            t.amount = match (step(&mut x) % 4, exact) {
+                (0, _) | (_, None) => random_decimal(&mut x),
+                (1, Some(e)) => e.saturating_add(Decimal::new((x % 3) as i64, 2)),
+                (_, Some(e)) => e,
+            };
+            let slow = v.amount_and_items(&t).is_ok();
+            if amount_matches_exactly(&t, v.tolerance) {
+                assert!(slow, "{t:?}");
+                fast += 1;
+            }
+            total += usize::from(slow);
+        }
+        // The integer path decides most of the passing cases (not the huge ones).
+        assert!(fast * 2 > total, "{fast} of {total}");
     }
 }

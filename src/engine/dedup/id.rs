@@ -3,27 +3,50 @@
 //! `u128`; every other string (including upper-case UUIDs, which are different strings and
 //! therefore different ids) is kept verbatim. No two distinct strings share a form.
 
-/// Lowercase hex digit values; 0xff for every other byte.
-const HEX_VALUE: [u8; 256] = {
-    let mut t = [0xff; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// Positions of the hex digits in the canonical form.
-const HEX_POSITIONS: [u8; 32] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29,
-    30, 31, 32, 33, 34, 35,
-];
+/// The 32 bits spelled by 8 lowercase hex digits (first digit most significant), or
+/// `None` if any byte is not one. Works on all 8 bytes at once: with bit 7 cleared, adding
+/// `0x80 - lo` to a byte sets its bit 7 iff the byte is `>= lo`, and no addition carries
+/// into the next byte.
+#[inline]
+fn hex8(chunk: [u8; 8]) -> Option<u32> {
+    let x = u64::from_be_bytes(chunk);
+    let x7 = x & !HIGH;
+    let digit = x7.wrapping_add(0x50 * ONES) & !x7.wrapping_add(0x46 * ONES); // 0x30..=0x39
+    let alpha = x7.wrapping_add(0x1f * ONES) & !x7.wrapping_add(0x19 * ONES); // 0x61..=0x66
+    if (digit | alpha) & !x & HIGH != HIGH {
+        return None;
+    }
+    // Nibble values: the low four bits, plus 9 for the letters a-f.
+    let v = (x & (0x0f * ONES)) + ((alpha & HIGH) >> 7) * 9;
+    // Gather the eight nibbles (one per byte, most significant first) into 32 bits.
+    let v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    Some((v | (v >> 16)) as u32)
+}
+
+/// The 8 lowercase hex digits of `v` (inverse of [`hex8`]).
+#[inline]
+fn hex8_write(v: u32) -> [u8; 8] {
+    // Spread the nibbles one per byte, most significant first.
+    let x = u64::from(v);
+    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    let x = (x | (x << 4)) & (0x0f * ONES);
+    // '0' + n, plus 'a' - ':' for nibbles above 9 (bit 4 of n + 6).
+    let above9 = ((x + 0x06 * ONES) >> 4) & ONES;
+    (x + 0x30 * ONES + above9 * 0x27).to_be_bytes()
+}
+
+/// Eight bytes of `b` starting at `at`.
+#[inline]
+fn take8(b: &[u8; 36], at: usize) -> [u8; 8] {
+    let mut c = [0; 8];
+    c.copy_from_slice(&b[at..at + 8]);
+    c
+}
 
 /// Parses a canonical lowercase hyphenated UUID into its 128 bits.
 #[inline]
@@ -32,31 +55,41 @@ pub fn parse_uuid(s: &str) -> Option<u128> {
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let mut v: u128 = 0;
-    let mut bad = 0u8;
-    for &p in &HEX_POSITIONS {
-        let d = HEX_VALUE[b[p as usize] as usize];
-        bad |= d;
-        v = (v << 4) | u128::from(d & 0xf);
-    }
-    // Any invalid digit (0xff) sets the high bits, which no valid digit has.
-    (bad & 0xf0 == 0).then_some(v)
+    // Digits 0-7, 9-12 + 14-17, 19-22 + 24-27, 28-35.
+    let join = |a: usize, b2: usize| {
+        let mut c = [0; 8];
+        c[..4].copy_from_slice(&b[a..a + 4]);
+        c[4..].copy_from_slice(&b[b2..b2 + 4]);
+        c
+    };
+    let w0 = hex8(take8(b, 0))?;
+    let w1 = hex8(join(9, 14))?;
+    let w2 = hex8(join(19, 24))?;
+    let w3 = hex8(take8(b, 28))?;
+    Some((u128::from(w0) << 96) | (u128::from(w1) << 64) | (u128::from(w2) << 32) | u128::from(w3))
 }
-
-/// Where the two hex digits of each of the 16 bytes go in the canonical form.
-const BYTE_POSITIONS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
 /// Writes 128 bits as the canonical lowercase UUID (36 bytes) into `out`.
 #[inline]
 pub fn write_uuid(v: u128, out: &mut [u8; 36]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for p in [8, 13, 18, 23] {
-        out[p] = b'-';
-    }
-    for (b, &p) in v.to_be_bytes().iter().zip(&BYTE_POSITIONS) {
-        out[p] = HEX[usize::from(b >> 4)];
-        out[p + 1] = HEX[usize::from(b & 0xf)];
-    }
+    let [w0, w1, w2, w3] = [
+        (v >> 96) as u32,
+        (v >> 64) as u32,
+        (v >> 32) as u32,
+        v as u32,
+    ];
+    out[0..8].copy_from_slice(&hex8_write(w0));
+    out[8] = b'-';
+    let h1 = hex8_write(w1);
+    out[9..13].copy_from_slice(&h1[..4]);
+    out[13] = b'-';
+    out[14..18].copy_from_slice(&h1[4..]);
+    out[18] = b'-';
+    let h2 = hex8_write(w2);
+    out[19..23].copy_from_slice(&h2[..4]);
+    out[23] = b'-';
+    out[24..28].copy_from_slice(&h2[4..]);
+    out[28..36].copy_from_slice(&hex8_write(w3));
 }
 
 /// Formats 128 bits as the canonical lowercase UUID string (inverse of [`parse_uuid`]).
@@ -118,6 +151,54 @@ mod tests {
             );
             assert_eq!(format_uuid(x), expected);
             assert_eq!(parse_uuid(&expected), Some(x));
+        }
+    }
+
+    /// The per-character definition the word-at-a-time parser must agree with.
+    fn parse_reference(s: &str) -> Option<u128> {
+        let b = s.as_bytes();
+        if b.len() != 36 {
+            return None;
+        }
+        let mut v = 0u128;
+        for (i, &c) in b.iter().enumerate() {
+            if [8, 13, 18, 23].contains(&i) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            v = v << 4 | u128::from(d);
+        }
+        Some(v)
+    }
+
+    #[test]
+    fn every_byte_at_every_position_parses_like_the_reference() {
+        let base = *b"0f8fad5b-d9cb-469f-a165-70867728950e";
+        for pos in 0..36 {
+            for c in 0..=255u8 {
+                let mut b = base;
+                b[pos] = c;
+                // Non-UTF-8 bytes cannot form a &str; they are covered by the ASCII cases
+                // and the `>= 0x80` check anyway, so test the valid strings.
+                let Ok(s) = std::str::from_utf8(&b) else {
+                    continue;
+                };
+                assert_eq!(parse_uuid(s), parse_reference(s), "{s:?}");
+            }
+        }
+        // A two-byte character at every position of a 36-byte string.
+        for pos in 0..35 {
+            let mut b = base;
+            b[pos..pos + 2].copy_from_slice("é".as_bytes());
+            let s = std::str::from_utf8(&b).unwrap();
+            assert_eq!(parse_uuid(s), None, "{s:?}");
         }
     }
 

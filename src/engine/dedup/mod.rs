@@ -14,7 +14,7 @@ use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use self::id::{parse_uuid, write_uuid, CompactId};
-use self::table::IdTable;
+use self::table::{Hashed, IdTable};
 use super::state::{self, StateError};
 use crate::model::time::Millis;
 
@@ -46,6 +46,11 @@ fn secs_ceil(ms: Millis) -> u32 {
     let s = ms.div_euclid(1_000) + i64::from(ms.rem_euclid(1_000) != 0);
     s.clamp(1, i64::from(u32::MAX)) as u32
 }
+
+/// A transaction id prepared for [`Deduplicator::check_parsed`] by
+/// [`Deduplicator::prefetch`]: parsed once, hashed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedId(Option<Hashed>);
 
 /// Remembers transaction ids for an event-time TTL.
 pub struct Deduplicator {
@@ -100,28 +105,38 @@ impl Deduplicator {
             + self.overflow.keys().map(|k| k.len()).sum::<usize>()
     }
 
-    /// Hints the CPU to fetch the table slot `id` will be looked up in (see
-    /// [`IdTable::prefetch`]); no effect on the state.
+    /// Parses and hashes `id` for [`Self::check_parsed`] and hints the CPU to fetch the
+    /// table entries it will be looked up in; no effect on the state.
     #[inline]
-    pub fn prefetch(&self, id: &str) {
-        if let Some(u) = parse_uuid(id) {
-            self.table.prefetch(u);
+    pub fn prefetch(&self, id: &str) -> ParsedId {
+        let parsed = ParsedId(parse_uuid(id).map(|u| self.table.hashed(u)));
+        if let ParsedId(Some(h)) = parsed {
+            self.table.prefetch(h);
         }
+        parsed
     }
 
     /// Checks `id` (event time `ts`) against the remembered ids at watermark `wm`. Returns
     /// true for a duplicate; otherwise remembers the id and returns false.
     #[inline]
     pub fn check_and_insert(&mut self, id: &str, ts: Millis, wm: Millis) -> bool {
+        let parsed = self.prefetch(id);
+        self.check_parsed(id, parsed, ts, wm)
+    }
+
+    /// [`Self::check_and_insert`] with `parsed` = `self.prefetch(id)`, computed earlier
+    /// (the table may have changed since, not the id).
+    #[inline]
+    pub fn check_parsed(&mut self, id: &str, parsed: ParsedId, ts: Millis, wm: Millis) -> bool {
         let now = secs_floor(wm);
         let expiry = secs_ceil(ts.saturating_add(self.cfg.ttl_ms));
-        if let Some(u) = parse_uuid(id) {
-            if self.table.get(u).is_some_and(|e| e > now) {
+        if let ParsedId(Some(h)) = parsed {
+            debug_assert_eq!(parse_uuid(id), Some(h.key()));
+            if self.table.check_insert(h, now, expiry) {
                 return true;
             }
-            self.table.insert(u, expiry);
             if self.changelog {
-                self.pending.push((u, expiry));
+                self.pending.push((h.key(), expiry));
             }
         } else {
             if self.overflow.get(id).is_some_and(|e| *e > now) {

@@ -46,7 +46,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the stream processor (stage 1, stage 2 and the PostgreSQL sink).
-    Run,
+    Run {
+        /// Processing guarantee (overrides processing.guarantee).
+        #[arg(long, value_enum)]
+        guarantee: Option<shopstream::config::Guarantee>,
+    },
     /// Run the whole pipeline on embedded defaults: in-process broker, throw-away PostgreSQL.
     Demo(shopstream::demo::DemoArgs),
     /// Produce a synthetic shop (catalog, sessions, transactions, faults) to Kafka.
@@ -168,7 +172,13 @@ fn init_logging(format: LogFormat) {
 
 async fn dispatch(cmd: Command, config: Config, secrets: Secrets) -> Result<(), Failure> {
     match cmd {
-        Command::Run => run_cmd(&config, &secrets).await,
+        Command::Run { guarantee } => {
+            let mut config = config;
+            if let Some(g) = guarantee {
+                config.processing.guarantee = g;
+            }
+            run_cmd(&config, &secrets).await
+        }
         Command::Demo(args) => Ok(shopstream::demo::run(args, config).await?),
         Command::Generate(args) => generate_cmd(*args, &config).await,
         Command::Replay => Err(Failure::NotBuilt("replay")),

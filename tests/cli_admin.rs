@@ -127,3 +127,19 @@ fn bad_config_value_is_one_line_naming_the_key_and_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("guarantee"));
 }
+
+#[test]
+fn run_takes_the_guarantee_from_the_command_line() {
+    let o = shopstream()
+        .args(["run", "--guarantee", "maybe-once"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("exactly-once") && err.contains("at-least-once"),
+        "{err}"
+    );
+    let help = shopstream().args(["run", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--guarantee"));
+}

@@ -34,6 +34,27 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Input partitions whose log no longer starts at offset 0, with their first offset.
+fn input_log_starts(bootstrap: &str, partitions: i32) -> Vec<(String, i32, i64)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let mut out = Vec::new();
+    for topic in ["shop.transactions", "shop.events"] {
+        for p in 0..partitions {
+            let (low, _) = c
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            if low > 0 {
+                out.push((topic.to_string(), p, low));
+            }
+        }
+    }
+    out
+}
+
 /// The two runs take turns: each alone keeps the machine's two cores for its processor.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -42,9 +63,9 @@ async fn crash_test(guarantee: &str) {
     let records = env_usize("SHOPSTREAM_CRASH_RECORDS", 200_000);
     let kills = env_usize("SHOPSTREAM_CRASH_KILLS", 5);
     let t0 = Instant::now();
-    // The mock keeps only the last 5 MB of each partition: 8 partitions hold 200,000
-    // records whole (a dropped segment would be reported below, not mistaken for a loss).
-    let k = MockKafka::with_topics(8);
+    // The mock keeps only the last 5 MB of each partition: 16 partitions hold 200,000
+    // records whole (a dropped segment is reported below, not mistaken for a loss).
+    let k = MockKafka::with_topics(16);
     let pg = start_pg();
     let dir = tempfile::tempdir().unwrap();
     let args = generate_args(
@@ -68,6 +89,14 @@ async fn crash_test(guarantee: &str) {
     });
 
     let config = write_config(dir.path(), &k.bootstrap(), pg.port(), guarantee, 0);
+    // 500 ms transactions: on the mock every transaction costs a round of AddPartitionsToTxn
+    // over the ~40 partitions a commit touches, which dominates at 100 ms.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[processing]\n", "[processing]\ncommit_interval_ms = 500\n"),
+    )
+    .unwrap();
     let log = dir.path().join("run.log");
     let db = Db::connect(&pg).await;
 
@@ -157,6 +186,11 @@ async fn crash_test(guarantee: &str) {
             .count(),
         restores.len(),
         restores.iter().max().copied().unwrap_or(0)
+    );
+    let truncated = input_log_starts(&k.bootstrap(), 16);
+    assert!(
+        truncated.is_empty(),
+        "the mock broker dropped input segments (it keeps 5 MB per partition): {truncated:?}"
     );
     assert!(
         !log_text.contains("Offset out of range"),

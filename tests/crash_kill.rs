@@ -63,9 +63,9 @@ async fn crash_test(guarantee: &str) {
     let records = env_usize("SHOPSTREAM_CRASH_RECORDS", 200_000);
     let kills = env_usize("SHOPSTREAM_CRASH_KILLS", 5);
     let t0 = Instant::now();
-    // The mock keeps only the last 5 MB of each partition: 16 partitions hold 200,000
+    // The mock keeps only the last 5 MB of each partition: 24 partitions hold 200,000
     // records whole (a dropped segment is reported below, not mistaken for a loss).
-    let k = MockKafka::with_topics(16);
+    let k = MockKafka::with_topics(24);
     let pg = start_pg();
     let dir = tempfile::tempdir().unwrap();
     let args = generate_args(
@@ -187,7 +187,7 @@ async fn crash_test(guarantee: &str) {
         restores.len(),
         restores.iter().max().copied().unwrap_or(0)
     );
-    let truncated = input_log_starts(&k.bootstrap(), 16);
+    let truncated = input_log_starts(&k.bootstrap(), 24);
     assert!(
         truncated.is_empty(),
         "the mock broker dropped input segments (it keeps 5 MB per partition): {truncated:?}"

@@ -124,6 +124,7 @@ pub fn run<S: Stage>(
         .subscribe(&names)
         .context("subscribing to the inputs")?;
     let mut next_commit = Instant::now() + commit_interval;
+    let mut aborts_in_a_row = 0u32;
     while !stop.load(Ordering::Relaxed) {
         {
             let mut g = lock(&shared)?;
@@ -142,7 +143,7 @@ pub fn run<S: Stage>(
             let mut g = lock(&shared)?;
             let stage = g.as_mut().expect("present until the end");
             let r = stage.process(&consumer, &m);
-            abort_if_needed(stage, &consumer, r)?;
+            abort_if_needed(stage, &consumer, r, &mut aborts_in_a_row)?;
         }
         if let Some(e) = consumer
             .context()
@@ -157,7 +158,10 @@ pub fn run<S: Stage>(
             let mut g = lock(&shared)?;
             let stage = g.as_mut().expect("present until the end");
             let r = stage.commit(&consumer);
-            abort_if_needed(stage, &consumer, r)?;
+            if r.is_ok() {
+                aborts_in_a_row = 0;
+            }
+            abort_if_needed(stage, &consumer, r, &mut aborts_in_a_row)?;
             next_commit = Instant::now() + commit_interval;
         }
     }
@@ -172,15 +176,26 @@ pub fn run<S: Stage>(
     Ok(stage)
 }
 
+/// Aborted transactions in a row after which a [`MustAbort`] is fatal (the cause lasts).
+const MAX_ABORTS_IN_A_ROW: u32 = 5;
+
 /// Passes `r` on, except a [`MustAbort`]: then the open transaction is aborted and the
-/// consumer rewound to the committed offsets, and processing goes on.
+/// consumer rewound to the committed offsets, and processing goes on — unless that has
+/// happened [`MAX_ABORTS_IN_A_ROW`] times without a commit in between.
 fn abort_if_needed<S: Stage, C: ConsumerContext>(
     stage: &mut S,
     consumer: &BaseConsumer<C>,
     r: Result<()>,
+    aborts_in_a_row: &mut u32,
 ) -> Result<()> {
     match r {
         Err(e) if e.is::<MustAbort>() => {
+            *aborts_in_a_row += 1;
+            if *aborts_in_a_row > MAX_ABORTS_IN_A_ROW {
+                return Err(e.context(format!(
+                    "giving up after {MAX_ABORTS_IN_A_ROW} aborted transactions in a row"
+                )));
+            }
             warn!(error = %e, "aborting the open transaction and rewinding to the committed offsets");
             stage.abort_and_rewind(consumer)
         }

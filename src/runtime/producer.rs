@@ -3,8 +3,8 @@
 //! delivery context counts failed deliveries so at-least-once commits never cover a record
 //! that did not reach the broker. [`produce`] enqueues one record: it waits while the
 //! queue is full, and reports a transaction that can take no more records (librdkafka's
-//! abortable-error state) as [`MustAbort`], which the consume loop answers with an abort
-//! and a rewind rather than an exit.
+//! abortable-error state, or a record the broker refused) as [`MustAbort`], which the
+//! consume loop answers with an abort and a rewind rather than an exit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -89,12 +89,12 @@ pub fn produce<C: ProducerContext + 'static>(
                 record = r;
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::State), r)) if transactional => {
-                return Err(MustAbort(format!(
-                    "producing to {}: the transaction is in an abortable error state",
-                    r.topic
-                ))
-                .into())
+            // In a transaction, a record that cannot be enqueued (the transaction is in its
+            // abortable state, or the broker refused an earlier record of it) means the
+            // transaction cannot commit: abort it and retry from the committed offsets. The
+            // consume loop gives up after repeated aborts, so a lasting refusal is fatal.
+            Err((e, r)) if transactional => {
+                return Err(MustAbort(format!("producing to {}: {e}", r.topic)).into())
             }
             Err((e, r)) => anyhow::bail!("producing to {}: {e}", r.topic),
         }

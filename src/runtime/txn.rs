@@ -51,7 +51,10 @@ pub fn commit<P: Producer<Ctx>, Ctx: rdkafka::producer::ProducerContext, C: Cons
                 .record(started.elapsed().as_secs_f64());
             Ok(Outcome::Committed)
         }
-        Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
+        // A flush that timed out inside commit_transaction leaves records undelivered:
+        // the transaction cannot commit, but aborting it is safe.
+        Err(e @ KafkaError::Flush(_)) | Err(e @ KafkaError::Transaction(_)) if !matches!(&e, KafkaError::Transaction(t) if !t.txn_requires_abort()) =>
+        {
             warn!(error = %e, "abortable transaction error: aborting and rewinding to the committed offsets");
             producer
                 .abort_transaction(TXN_TIMEOUT)

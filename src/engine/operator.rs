@@ -389,11 +389,13 @@ impl<K: Dimension, A: Aggregate> WindowOperator<K, A> {
             let k: K = state::from_json(key, dim)?;
             let mut members = Vec::new();
             state::decode_names(key, value, |name| members.push(names.intern(name)))?;
-            let slot = self
-                .windows
-                .get_mut(&w)
-                .and_then(|b| b.get_mut(&k))
-                .ok_or_else(|| StateError::bad_value(key, "segment of an unknown result"))?;
+            // A segment whose result is gone was written by an incarnation that never
+            // committed that flush and whose result was purged since (its tombstones
+            // named only the segments the live state knew): nothing refers to it.
+            let Some(slot) = self.windows.get_mut(&w).and_then(|b| b.get_mut(&k)) else {
+                tracing::debug!(key = %String::from_utf8_lossy(key), "ignoring a member segment of a purged result");
+                return Ok(());
+            };
             slot.agg.restore_members(&members);
             return Ok(());
         }

@@ -44,18 +44,20 @@ impl Gate {
     }
 }
 
-/// How far the instance's sink is behind its topics, in records (written by the sink,
-/// read by stage 1).
+/// How far the instance's sink is behind its topics, in records: the sink reports its
+/// lag before writing each batch, stage 1 reads the largest report since its last read
+/// (a burst the sink works off between two checks still counts).
 #[derive(Debug, Clone, Default)]
 pub struct SinkLag(Arc<AtomicU64>);
 
 impl SinkLag {
     pub fn set(&self, records: u64) {
-        self.0.store(records, Ordering::Relaxed);
+        self.0.fetch_max(records, Ordering::Relaxed);
     }
 
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+    /// The largest lag reported since the last call.
+    pub fn take(&self) -> u64 {
+        self.0.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -102,7 +104,7 @@ impl Backpressure {
         let sink = self
             .sink
             .as_mut()
-            .is_some_and(|(gate, lag)| gate.update(lag.get()));
+            .is_some_and(|(gate, lag)| gate.update(lag.take()));
         let want = producer || sink;
         if !want && self.paused.is_empty() {
             return Ok(());
@@ -154,6 +156,15 @@ mod tests {
         assert!(!g.update(50), "resumed at half");
         assert!(!g.update(99));
         assert!(g.update(1_000));
+    }
+
+    #[test]
+    fn sink_lag_reports_the_peak_since_the_last_read() {
+        let lag = super::SinkLag::default();
+        lag.set(500);
+        lag.set(20);
+        assert_eq!(lag.take(), 500);
+        assert_eq!(lag.take(), 0);
     }
 
     #[test]

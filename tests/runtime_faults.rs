@@ -157,7 +157,7 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
     assert_eq!(db.count("SELECT count(*) FROM dq_rejects").await, invalid);
 }
 
-/// An exactly-once instance with long transactions (2 s), so that a rebalance almost
+/// An exactly-once instance with long transactions (5 s), so that a rebalance almost
 /// always finds one open with records.
 async fn start_instance(bootstrap: &str, conn: &str, instance: &str) -> Pipeline {
     let mut config = Config::default();
@@ -167,7 +167,7 @@ async fn start_instance(bootstrap: &str, conn: &str, instance: &str) -> Pipeline
         .properties
         .insert("session.timeout.ms".into(), "6000".into());
     config.processing.guarantee = Guarantee::ExactlyOnce;
-    config.processing.commit_interval_ms = 2_000;
+    config.processing.commit_interval_ms = 5_000;
     config.processing.instance_id = instance.into();
     app::start(
         &config,

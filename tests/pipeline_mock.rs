@@ -102,11 +102,11 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
             .await
     );
 
-    // Stage 2's global revenue rows of every closed minute window equal PostgreSQL's own
-    // recomputation from the orders (the batch oracle over the same accepted records).
-    let windows = support::oracle::check_revenue_windows(&db.client).await;
-    assert!(windows > 0, "at least one closed minute window");
-    eprintln!("{guarantee_name:?}: {windows} closed minute windows equal the recomputation");
+    // Every revenue row of stage 2 (minute and hour windows, overall and per category)
+    // equals PostgreSQL's recomputation from the orders and their items.
+    let windows = support::oracle::check_all_revenue(&db.client).await;
+    assert!(windows > 0, "at least one revenue row");
+    eprintln!("{guarantee_name:?}: {windows} revenue rows equal the recomputation");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use shopstream::generator;
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
-use support::oracle::{check_revenue_windows, expected};
+use support::oracle::{check_all_revenue, expected};
 use support::proc::{log_report, log_tail, spawn_run, write_config};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,7 +83,7 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
         .lines()
         .filter(|l| l.contains("partitions revoked"))
         .count();
-    let windows = check_revenue_windows(&db.client).await;
+    let windows = check_all_revenue(&db.client).await;
     eprintln!(
         "scale test: {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, {windows} windows checked",
         got.len(),

@@ -176,9 +176,7 @@ impl Stage2 {
         }
         Ok(())
     }
-}
 
-impl Stage2 {
     /// Ends the interval of the existing mergers: ticks, changelog flushes, the commit.
     fn commit_mergers<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
         if self.mergers.is_empty() {

@@ -7,6 +7,7 @@
 mod support;
 
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use shopstream::generator;
@@ -19,10 +20,19 @@ use shopstream::runtime::app::{self, Pipeline, PipelineOptions};
 use support::kafka::MockKafka;
 
 async fn start(k: &MockKafka, sink_pg: Option<String>) -> Pipeline {
+    start_with(k, sink_pg, |_| ()).await
+}
+
+async fn start_with(
+    k: &MockKafka,
+    sink_pg: Option<String>,
+    tune: impl FnOnce(&mut Config),
+) -> Pipeline {
     let mut config = Config::default();
     config.kafka.bootstrap_servers = k.bootstrap();
     config.processing.guarantee = Guarantee::ExactlyOnce;
     config.processing.commit_interval_ms = 200;
+    tune(&mut config);
     app::start(
         &config,
         &Secrets::default(),
@@ -112,20 +122,38 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
         .await
         .unwrap();
     let (valid, invalid) = expected(dir.path());
-    let pipeline = start(&k, Some(conn.clone())).await;
+    let total: u64 = 40_000;
+    // Stage 1 is slowed (few records in flight to a broker 100 ms away) so that it is still
+    // reading input when the error is injected: at full speed it finished all 40,000
+    // records in about a second, before any trigger fired, and only stage 2 met the error.
+    k.cluster
+        .broker_round_trip_time(1, Duration::from_millis(100))
+        .unwrap();
+    let pipeline = start_with(&k, Some(conn.clone()), |c| c.processing.max_in_flight = 500).await;
     let db = Db::connect(&pg).await;
-    // Inject once output is flowing, while most of the input is still ahead.
+    let progress = pipeline.stage1_progress();
     let started = Instant::now();
-    while db.count("SELECT count(*) FROM fact_orders").await < 200
-        && started.elapsed() < Duration::from_secs(60)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    while progress.committed.load(Relaxed) == 0 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let committed = progress.committed.load(Relaxed);
     let before = db.count("SELECT count(*) FROM fact_orders").await;
-    k.cluster.request_errors(
-        RDKafkaApiKey::Produce,
-        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 2],
-    );
+    // Stage 2 produces too, and either producer may take an injected error: inject one
+    // at a time until stage 1 has aborted (a stage-2 abort on the way is fine: it takes
+    // the same path, and PostgreSQL must still end exact).
+    let mut injected = 0;
+    while progress.aborts.load(Relaxed) == 0 && injected < 10 {
+        k.cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+        );
+        injected += 1;
+        let t = Instant::now();
+        while progress.aborts.load(Relaxed) == 0 && t.elapsed() < Duration::from_millis(1500) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let aborted_at = progress.committed.load(Relaxed);
     db.wait_for(valid.len(), invalid, None, Duration::from_secs(150))
         .await;
     let stopped = pipeline.processor_finished();
@@ -136,13 +164,18 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
     };
     let got = db.order_ids().await;
     eprintln!(
-        "abortable error injected at {before} of {} orders: {} commits, {} aborts, {} restores",
+        "{injected} abortable error(s) injected with {committed} of {total} input records \
+         committed ({before} of {} orders in PostgreSQL); stage 1 aborted with {aborted_at} \
+         committed: {} commits, {} aborts, {} restores",
         valid.len(),
         stage1.commits,
         stage1.aborts,
         stage1.restores
     );
-    assert!(before < valid.len(), "the error must hit mid-stream");
+    assert!(
+        committed > 0 && aborted_at < total,
+        "the error must hit while stage 1 is mid-stream"
+    );
     assert!(stage1.aborts >= 1, "the transaction must have been aborted");
     assert!(
         stage1.restores > 2,

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::backpressure::{Backpressure, SinkLag};
 use super::catalog::Catalog;
-use super::stage1::{Stage1, Stage1Settings, Stage1Totals};
+use super::stage1::{Stage1, Stage1Progress, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
 use super::{client, processor, producer};
 use crate::codec::subjects::{DLQ, EVENTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS};
@@ -37,6 +37,7 @@ pub struct Pipeline {
     stop_sink: watch::Sender<SinkControl>,
     processor: std::thread::JoinHandle<Result<Stage1Totals>>,
     sink: Option<JoinHandle<Result<SinkTotals>>>,
+    stage1_progress: Arc<Stage1Progress>,
 }
 
 /// What to run.
@@ -144,6 +145,8 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
         .is_some()
         .then(|| (config.processing.max_sink_lag, sink_lag.clone()));
     let (b, d, enc) = (base.clone(), decoder.clone(), encoder.clone());
+    let stage1_progress = Arc::new(Stage1Progress::default());
+    let progress = stage1_progress.clone();
     let processor = std::thread::Builder::new()
         .name("stage1".into())
         .spawn(move || {
@@ -156,7 +159,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                 Duration::from_secs(30),
             )?;
             let producer = producer::create(&b, eos.then_some(txn_id.as_str()))?;
-            let stage = Stage1::new(
+            let mut stage = Stage1::new(
                 settings,
                 b.clone(),
                 producer,
@@ -167,6 +170,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                 partials,
                 tasks,
             );
+            stage.progress = progress;
             let topics = [TRANSACTIONS.to_string(), EVENTS.to_string()];
             let backpressure = Backpressure::new("1", max_in_flight, sink_limit);
             let sub = processor::Subscription {
@@ -241,10 +245,16 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
         stop_sink,
         processor,
         sink,
+        stage1_progress,
     })
 }
 
 impl Pipeline {
+    /// Stage 1's live counters: a progress signal for tests and embedders.
+    pub fn stage1_progress(&self) -> &Stage1Progress {
+        &self.stage1_progress
+    }
+
     pub fn processor_finished(&self) -> bool {
         self.processor.is_finished() || self.merge.is_finished()
     }

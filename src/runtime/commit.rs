@@ -79,12 +79,7 @@ impl Stage1 {
                     self.totals.commits += 1;
                     self.record_commit();
                 }
-                txn::Outcome::Aborted => {
-                    self.totals.aborts += 1;
-                    self.metrics.aborted();
-                    self.consumed_at_commit = self.totals.consumed;
-                    self.drop_all_tasks();
-                }
+                txn::Outcome::Aborted => self.record_abort(),
             }
             Ok(())
         } else {
@@ -157,10 +152,7 @@ impl Stage1 {
         consumer: &BaseConsumer<C>,
     ) -> Result<()> {
         txn::abort(&*self.producer, &mut self.in_txn)?;
-        self.totals.aborts += 1;
-        self.metrics.aborted();
-        self.consumed_at_commit = self.totals.consumed;
-        self.drop_all_tasks();
+        self.record_abort();
         txn::rewind(consumer)
     }
 }

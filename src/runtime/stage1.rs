@@ -9,6 +9,7 @@
 //! the committed changelog) and rewinds the consumer to the committed offsets.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -78,6 +79,17 @@ pub struct Stage1 {
     pub(super) metrics: IntervalMetrics,
     /// `totals.consumed` at the last commit or abort.
     pub(super) consumed_at_commit: u64,
+    pub(super) progress: Arc<Stage1Progress>,
+}
+
+/// Live counters of a running stage 1, readable from other threads
+/// ([`crate::runtime::app::Pipeline::stage1_progress`]).
+#[derive(Debug, Default)]
+pub struct Stage1Progress {
+    /// Input records consumed at the last commit (records re-read after an abort count
+    /// again).
+    pub committed: AtomicU64,
+    pub aborts: AtomicU64,
 }
 
 pub fn now_ms() -> i64 {
@@ -116,6 +128,7 @@ impl Stage1 {
             totals: Stage1Totals::default(),
             metrics: IntervalMetrics::default(),
             consumed_at_commit: 0,
+            progress: Arc::default(),
         }
     }
 
@@ -155,11 +168,22 @@ impl Stage1 {
     /// Records the metrics of the interval just committed.
     pub(super) fn record_commit(&mut self) {
         self.consumed_at_commit = self.totals.consumed;
+        self.progress
+            .committed
+            .store(self.totals.consumed, Ordering::Relaxed);
         self.metrics
             .committed(&self.settings, self.tasks.iter(), now_ms());
     }
 
-    pub(super) fn drop_all_tasks(&mut self) {
+    /// Counts an aborted interval and forgets all task state: it is restored from the
+    /// committed changelog on next use.
+    pub(super) fn record_abort(&mut self) {
+        self.totals.aborts += 1;
+        self.progress
+            .aborts
+            .store(self.totals.aborts, Ordering::Relaxed);
+        self.metrics.aborted();
+        self.consumed_at_commit = self.totals.consumed;
         self.tasks.clear();
     }
 

@@ -24,7 +24,9 @@ use rand::{Rng, SeedableRng};
 use shopstream::generator;
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
-use support::oracle::{check_all_revenue, expected_all};
+use support::oracle::{
+    check_all_activity, check_all_revenue, check_quality, expected_all, input_stats, QUALITY_TOTAL,
+};
 use support::proc::{log_report, spawn_run, write_config};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -134,6 +136,8 @@ async fn crash_test(guarantee: &str) {
     producing.await.unwrap();
     let expect = expected_all(dir.path());
     let (valid, invalid) = (&expect.orders, expect.invalid);
+    let mut input = input_stats(dir.path());
+    input.close_event_time(&k.bootstrap(), 24);
     let child = spawn_run(&config, &log);
     db.wait_for(
         valid.len(),
@@ -142,6 +146,8 @@ async fn crash_test(guarantee: &str) {
         Duration::from_secs(240),
     )
     .await;
+    db.wait_count(QUALITY_TOTAL, input.records, Duration::from_secs(150))
+        .await;
     // Give a doubled row, if any, the time to show up before checking.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let clean = child.terminate();
@@ -227,8 +233,11 @@ async fn crash_test(guarantee: &str) {
     let closed = db
         .count("SELECT count(*) FROM kpi_revenue WHERE status <> 'early'")
         .await;
+    let activity = check_all_activity(&db.client, &input).await;
+    let quality = check_quality(&db.client, &input, invalid).await;
     eprintln!(
-        "crash test ({guarantee}): {rows} revenue rows ({closed} closed) equal the recomputation"
+        "crash test ({guarantee}): {rows} revenue rows ({closed} closed) and {activity} \
+         activity rows equal the recomputation; {quality} quality rows add up to the input"
     );
     assert!(closed > 0, "windows must have closed");
 }

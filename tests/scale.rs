@@ -11,7 +11,9 @@ use std::time::Duration;
 use shopstream::generator;
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
-use support::oracle::{check_all_revenue, expected};
+use support::oracle::{
+    check_all_activity, check_all_revenue, check_quality, expected, input_stats, QUALITY_TOTAL,
+};
 use support::proc::{log_report, log_tail, spawn_run, write_config};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,6 +61,8 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     );
     producing.await.unwrap();
     let (valid, invalid) = expected(dir.path());
+    let mut input = input_stats(dir.path());
+    input.close_event_time(&k.bootstrap(), 6);
 
     let db = Db::connect(&pg).await;
     db.wait_for(
@@ -68,6 +72,8 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
         Duration::from_secs(180),
     )
     .await;
+    db.wait_count(QUALITY_TOTAL, input.records, Duration::from_secs(150))
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
         c.terminate(),
@@ -84,8 +90,11 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
         .filter(|l| l.contains("partitions revoked"))
         .count();
     let windows = check_all_revenue(&db.client).await;
+    let activity = check_all_activity(&db.client, &input).await;
+    let quality = check_quality(&db.client, &input, invalid).await;
     eprintln!(
-        "scale test: {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, {windows} windows checked",
+        "scale test: {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, \
+         {windows} revenue, {activity} activity and {quality} quality rows checked",
         got.len(),
         valid.difference(&got).count(),
         got.difference(&valid).count()

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::config::EngineConfig;
 use super::io::Outputs;
 use super::state::{
-    self, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,
+    self, AppliedOffsets, ChangelogEntry, Incarnation, RestorePoint, StateError, TopicPartition,
 };
 use super::task::{Task, TaskError};
 use super::watermark::Watermarks;
@@ -41,6 +41,7 @@ impl Task {
         Arc::new(AppliedOffsets {
             offsets: self.next_offsets(),
             flush_seq: self.flush_seq,
+            incarnation: self.incarnation,
         })
     }
 
@@ -139,14 +140,19 @@ impl Task {
         committed: &RestorePoint,
     ) -> Result<Task, TaskError> {
         let mut task = Task::new(cfg, inputs)?;
-        let state = state::compact_committed(entries, committed);
+        let compacted = state::compact_committed(entries, committed);
         // Results before their member segments.
-        let (segments, rest): (Vec<_>, Vec<_>) = state
+        let (segments, rest): (Vec<_>, Vec<_>) = compacted
+            .state
             .iter()
             .partition(|(k, _)| k.starts_with(state::SEGMENT_PREFIX.as_bytes()));
         for (key, value) in rest.into_iter().chain(segments) {
             task.apply_entry(key, value)?;
         }
+        task.incarnation = Incarnation {
+            epoch: compacted.next_epoch,
+            start: task.flush_seq,
+        };
         Ok(task)
     }
 

@@ -41,7 +41,8 @@ pub use io::{Accepted, Counters, Disposition, Input, Outputs};
 pub use merge::{Consumed, MergeConfig, MergeDisposition, Merger};
 pub use operator::WindowOperator;
 pub use state::{
-    compact_committed, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,
+    compact_committed, AppliedOffsets, ChangelogEntry, Compacted, Incarnation, RestorePoint,
+    StateError, TopicPartition,
 };
 pub use task::{kpi, RowSink, Task, TaskError, LATE_REASON};
 pub use watermark::{PartitionClock, WatermarkConfig, Watermarks};

@@ -37,11 +37,28 @@ impl TopicPartition {
 
 /// The input position a changelog entry reflects: for each input partition of the task,
 /// the next offset to apply (last applied + 1; 0 when nothing was applied), in the task's
-/// input order, and the sequence number of the flush that wrote it.
+/// input order, the sequence number of the flush that wrote it, and the incarnation of
+/// the task that flushed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedOffsets {
     pub offsets: Vec<(TopicPartition, i64)>,
     pub flush_seq: u64,
+    #[serde(default)]
+    pub incarnation: Incarnation,
+}
+
+/// Which life of a task (or merger) wrote an entry. Every restore — a start, a
+/// rebalance, an abort — begins a new incarnation: `epoch` is one more than any epoch in
+/// the changelog, and `start` is the flush sequence number the state was restored at.
+///
+/// It tells apart two flushes with the same sequence number: an incarnation killed before
+/// its flush N+1 committed leaves entries (visible on a broker that does not hide aborted
+/// records) that the next incarnation's committed flush N+1 would otherwise make look
+/// committed. An entry is stale when a later incarnation started before its flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incarnation {
+    pub epoch: u64,
+    pub start: u64,
 }
 
 impl AppliedOffsets {
@@ -189,16 +206,38 @@ pub(crate) fn split_segments(key: &[u8], n: usize) -> Option<(Vec<&str>, &[u8])>
     Some((segs, rest))
 }
 
-/// Replays changelog entries into the latest value per key, dropping entries whose
-/// position is past the committed offsets. The result is the compacted state, in key
-/// order, ready to be applied.
+/// The committed state of a changelog, and the epoch of the incarnation that restores it.
+pub struct Compacted {
+    /// The latest value per key, in key order, ready to be applied.
+    pub state: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    pub next_epoch: u64,
+}
+
+/// Replays changelog entries into the latest value per key, dropping entries written by
+/// transactions that never committed: past the committed offsets or flush sequence, or
+/// flushed by an incarnation after a later incarnation had started from an earlier flush.
 pub fn compact_committed<'a>(
     entries: impl IntoIterator<Item = &'a ChangelogEntry>,
     committed: &RestorePoint,
-) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+) -> Compacted {
+    let entries: Vec<&ChangelogEntry> = entries.into_iter().collect();
+    let mut starts = std::collections::BTreeMap::<u64, u64>::new();
+    for e in &entries {
+        let i = e.applied.incarnation;
+        let start = starts.entry(i.epoch).or_insert(i.start);
+        *start = (*start).min(i.start);
+    }
+    // For each epoch, the earliest flush a later incarnation started from.
+    let mut superseded_after = std::collections::HashMap::new();
+    let mut earliest_later = u64::MAX;
+    for (epoch, start) in starts.iter().rev() {
+        superseded_after.insert(*epoch, earliest_later);
+        earliest_later = earliest_later.min(*start);
+    }
     let mut state = std::collections::BTreeMap::new();
     for e in entries {
-        if !committed.covers(&e.applied) {
+        let limit = superseded_after[&e.applied.incarnation.epoch];
+        if !committed.covers(&e.applied) || e.applied.flush_seq > limit {
             continue;
         }
         match &e.value {
@@ -210,7 +249,10 @@ pub fn compact_committed<'a>(
             }
         }
     }
-    state
+    Compacted {
+        state,
+        next_epoch: starts.keys().next_back().map_or(1, |e| e + 1),
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +289,7 @@ mod tests {
             Arc::new(AppliedOffsets {
                 offsets: vec![(tp.clone(), o)],
                 flush_seq: seq,
+                incarnation: Incarnation::default(),
             })
         };
         let e = |k: &str, v: Option<&str>, o, seq| ChangelogEntry {
@@ -265,10 +308,42 @@ mod tests {
             offsets: vec![(tp.clone(), 10)],
             flush_seq: seq,
         };
-        let state = compact_committed(&log, &point(Some(2)));
+        let state = compact_committed(&log, &point(Some(2))).state;
         assert_eq!(state.len(), 1);
         assert_eq!(state.get(&b"b"[..]), Some(&b"2".to_vec()));
         // Without the sequence number only the offsets decide: "c" is taken.
-        assert_eq!(compact_committed(&log, &point(None)).len(), 2);
+        assert_eq!(compact_committed(&log, &point(None)).state.len(), 2);
+    }
+
+    #[test]
+    fn a_dead_incarnations_flush_stays_stale_after_its_number_commits() {
+        let tp = TopicPartition::new("t", 0);
+        let e = |k: &str, o, seq, epoch, start| ChangelogEntry {
+            key: k.as_bytes().to_vec(),
+            value: Some(k.as_bytes().to_vec()),
+            applied: Arc::new(AppliedOffsets {
+                offsets: vec![(tp.clone(), o)],
+                flush_seq: seq,
+                incarnation: Incarnation { epoch, start },
+            }),
+        };
+        let log = vec![
+            e("first", 5, 1, 1, 0),    // incarnation 1 commits flush 1 …
+            e("stale", 8, 2, 1, 0),    // … and is killed before flush 2 commits
+            e("dead", 9, 2, 2, 1),     // incarnation 2 restores at 1, dies too
+            e("second", 12, 2, 3, 1),  // incarnation 3 restores at 1, commits flush 2
+            e("third", 14, 3, 3, 1),   // and flush 3
+            e("aborted", 16, 4, 3, 1), // whose flush 4 aborts
+            e("fourth", 16, 4, 4, 3),  // incarnation 4 restores at 3, commits flush 4
+        ];
+        let committed = RestorePoint {
+            offsets: vec![(tp.clone(), 16)],
+            flush_seq: Some(4),
+        };
+        let c = compact_committed(&log, &committed);
+        let keys: Vec<_> = c.state.keys().map(|k| String::from_utf8_lossy(k)).collect();
+        assert_eq!(keys, ["first", "fourth", "second", "third"]);
+        assert_eq!(c.next_epoch, 5);
+        assert_eq!(compact_committed(&[], &committed).next_epoch, 1);
     }
 }

@@ -24,7 +24,7 @@ use super::interner::{Interner, MemberId, NameHash};
 use super::io::{Accepted, Counters, Disposition, Input, Outputs};
 use super::operator::WindowOperator;
 use super::revenue::{add_transaction, TxSummary};
-use super::state::{StateError, TopicPartition};
+use super::state::{Incarnation, StateError, TopicPartition};
 use super::watermark::Watermarks;
 use crate::model::time::Millis;
 use crate::model::{KpiRow, LateRecord, Record, SourceCoord, Transaction, TxStatus, UserEvent};
@@ -106,6 +106,8 @@ pub struct Task {
     /// Customer ids of the distinct-customer sets, as task-local numbers.
     pub(crate) customers: Interner,
     pub(crate) flush_seq: u64,
+    /// This life of the task (see [`Incarnation`]); set by `Task::restore`.
+    pub(crate) incarnation: Incarnation,
     counters: Counters,
 }
 
@@ -135,6 +137,7 @@ impl Task {
             quality: WindowOperator::new(kpi::QUALITY, w.quality, lateness),
             customers: Interner::default(),
             flush_seq: 0,
+            incarnation: Incarnation::default(),
             counters: Counters::default(),
             inputs,
             cfg,

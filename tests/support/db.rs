@@ -84,6 +84,15 @@ impl Db {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+
+    /// Polls every 500 ms until the single count `sql` returns reaches `want`; gives up
+    /// after `limit`.
+    pub async fn wait_count(&self, sql: &str, want: usize, limit: Duration) {
+        let started = Instant::now();
+        while self.count(sql).await < want && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 /// Generator arguments: `flags` (pairs of flag and value) plus the bootstrap servers and

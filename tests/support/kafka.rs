@@ -37,3 +37,44 @@ impl MockKafka {
         self.cluster.bootstrap_servers()
     }
 }
+
+/// Ends the stream's event time: one valid page view per partition of shop.events at
+/// event time `at`, so that once the transaction partitions have gone idle the watermark
+/// passes every window (and its allowed lateness) before `at`: they are all emitted and
+/// final, and the checks can cover every window. Returns the events written as
+/// (event_id, customer_id).
+pub fn close_event_time(bootstrap: &str, partitions: i32, at: i64) -> Vec<(String, String)> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("producer");
+    let mut written = Vec::new();
+    for p in 0..partitions {
+        let customer = format!("closing-{p}");
+        let id = format!("closing-event-{p}");
+        let value = serde_json::json!({
+            "event_id": id,
+            "customer_id": customer,
+            "session_id": format!("closing-session-{p}"),
+            "event_type": "page_view",
+            "timestamp": at,
+            "page_url": "/",
+            "device": {"type": "desktop", "os": "linux", "fingerprint": "closing"},
+        })
+        .to_string();
+        producer
+            .send(
+                BaseRecord::to("shop.events")
+                    .partition(p)
+                    .key(&customer)
+                    .payload(&value),
+            )
+            .expect("enqueue the closing event");
+        written.push((id, customer));
+    }
+    producer
+        .flush(std::time::Duration::from_secs(10))
+        .expect("closing events delivered");
+    written
+}

@@ -1,8 +1,10 @@
 //! Expected PostgreSQL contents for a generated input, from the generator's own files (the
-//! JSONL export and the ground truth), and the batch check of every revenue KPI row against
-//! PostgreSQL's recomputation from the orders.
+//! JSONL export and the ground truth), and the batch checks of the KPI rows: every revenue
+//! row against PostgreSQL's recomputation from the orders, every activity row against a
+//! recomputation from the generated events, and the quality rows against the input's
+//! record counts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use tokio_postgres::Client;
@@ -130,5 +132,226 @@ pub async fn check_all_revenue(client: &Client) -> usize {
             want
         );
     }
+    rows.len()
+}
+
+/// The generated input as the activity and quality checks need it.
+pub struct InputStats {
+    /// Every record written to the input topics.
+    pub records: usize,
+    /// Valid records of shop.transactions (duplicates and late ones included).
+    pub valid_transactions: usize,
+    pub max_event_time: i64,
+    /// Valid events: (event_id, customer_id, event_type, event time).
+    events: Vec<(String, String, String, i64)>,
+}
+
+/// The quality rows' records, summed: reaches `InputStats::records` once every window
+/// holding input has been emitted.
+pub const QUALITY_TOTAL: &str =
+    "SELECT coalesce(sum((metrics->>'total')::bigint), 0)::bigint FROM kpi_quality";
+
+pub fn input_stats(dir: &Path) -> InputStats {
+    let truth = std::fs::read_to_string(dir.join("truth.jsonl")).unwrap();
+    let mut invalid = BTreeSet::new();
+    for line in truth.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let labels = v["labels"].as_array().unwrap();
+        if labels
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("invalid:"))
+        {
+            invalid.insert(v["seq"].as_u64().unwrap());
+        }
+    }
+    let (mut records, mut max_event_time) = (0, i64::MIN);
+    let mut valid_lines = |topic: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join(format!("{topic}.jsonl")))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .inspect(|v| {
+                records += 1;
+                max_event_time = max_event_time.max(v["timestamp"].as_i64().unwrap());
+            })
+            .filter(|v| !invalid.contains(&v["seq"].as_u64().unwrap()))
+            .collect()
+    };
+    let valid_transactions = valid_lines("shop.transactions").len();
+    let events = valid_lines("shop.events")
+        .into_iter()
+        .map(|v| {
+            let e = &v["value"];
+            let text = |k: &str| e[k].as_str().unwrap().to_string();
+            (
+                text("event_id"),
+                text("customer_id"),
+                text("event_type"),
+                v["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    InputStats {
+        records,
+        valid_transactions,
+        max_event_time,
+        events,
+    }
+}
+
+impl InputStats {
+    /// Ends the input's event time 20 minutes after its last record (beyond every one-
+    /// and five-minute window's end plus the allowed lateness) with the closing events of
+    /// `kafka::close_event_time`, and counts them in. The windows that hold the closing
+    /// events close too, once every partition has gone idle, as the watermark then
+    /// advances with processing time.
+    pub fn close_event_time(&mut self, bootstrap: &str, partitions: i32) {
+        let at = self.max_event_time + 20 * 60_000;
+        for (id, customer) in super::kafka::close_event_time(bootstrap, partitions, at) {
+            self.events.push((id, customer, "page_view".into(), at));
+            self.records += 1;
+        }
+    }
+}
+
+/// Window bounds in epoch milliseconds, status and metrics of every row of `table`.
+async fn kpi_rows(
+    client: &Client,
+    table: &str,
+) -> Vec<(i64, i64, String, BTreeMap<String, String>)> {
+    let sql = format!(
+        "SELECT (extract(epoch FROM window_start) * 1000)::bigint,
+                (extract(epoch FROM window_end) * 1000)::bigint, status, metrics::text
+         FROM {table} ORDER BY 1, 2"
+    );
+    client
+        .query(&sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let metrics: serde_json::Value = serde_json::from_str(r.get(3)).unwrap();
+            let metrics = metrics
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string().trim_matches('"').to_string()))
+                .collect();
+            (r.get(0), r.get(1), r.get(2), metrics)
+        })
+        .collect()
+}
+
+fn norm(v: &str) -> rust_decimal::Decimal {
+    v.parse::<rust_decimal::Decimal>().unwrap().normalize()
+}
+
+/// Checks every activity row of PostgreSQL against a recomputation from the generated
+/// events (less the invalid ones and those late_records holds), and that every
+/// one-minute window holding events up to the input's last event time has a row;
+/// returns how many rows were checked.
+pub async fn check_all_activity(client: &Client, input: &InputStats) -> usize {
+    let mut late: HashMap<String, usize> = HashMap::new();
+    for r in client
+        .query(
+            "SELECT record_id FROM late_records WHERE source_topic = 'shop.events'",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        *late.entry(r.get(0)).or_default() += 1;
+    }
+    let mut events = Vec::with_capacity(input.events.len());
+    for e in &input.events {
+        match late.get_mut(&e.0) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => events.push(e),
+        }
+    }
+    let rows = kpi_rows(client, "kpi_activity").await;
+    for (start, end, status, metrics) in &rows {
+        let inside: Vec<_> = events
+            .iter()
+            .filter(|e| e.3 >= *start && e.3 < *end)
+            .collect();
+        let mut want = BTreeMap::new();
+        for key in metrics.keys() {
+            let n = match key.as_str() {
+                "events" => inside.len(),
+                "active_users" => inside.iter().map(|e| &e.1).collect::<BTreeSet<_>>().len(),
+                t => inside.iter().filter(|e| e.2 == t).count(),
+            };
+            want.insert(key.clone(), rust_decimal::Decimal::from(n));
+        }
+        let got: BTreeMap<_, _> = metrics.iter().map(|(k, v)| (k.clone(), norm(v))).collect();
+        assert_eq!(got, want, "activity window {start}..{end} ({status})");
+    }
+    let with_rows: BTreeSet<i64> = rows.iter().map(|r| r.0).collect();
+    let missing: BTreeSet<i64> = events
+        .iter()
+        .map(|e| e.3 - e.3.rem_euclid(60_000))
+        .filter(|s| s + 60_000 <= input.max_event_time && !with_rows.contains(s))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "activity windows with events but no row: {missing:?}"
+    );
+    rows.len()
+}
+
+/// Checks the quality rows: each row's valid count and score follow from its counts, and
+/// summed over the rows the counts are the input's: every record once in `total`, the
+/// invalid ones (`invalid` of them), the records late_records holds, and the duplicates
+/// (the valid transactions neither in fact_orders nor late). Every window must have been
+/// emitted (see `kafka::close_event_time`). Returns how many rows were checked.
+pub async fn check_quality(client: &Client, input: &InputStats, invalid: usize) -> usize {
+    let rows = kpi_rows(client, "kpi_quality").await;
+    let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
+    for (start, _, status, m) in &rows {
+        let n = |k: &str| m[k].parse::<u64>().unwrap();
+        for k in ["total", "invalid", "duplicates", "late"] {
+            *sums.entry(k).or_default() += n(k);
+        }
+        assert_eq!(
+            n("valid"),
+            n("total") - n("invalid"),
+            "quality {start} ({status})"
+        );
+        let score = (rust_decimal::Decimal::from(n("valid"))
+            / rust_decimal::Decimal::from(n("total")))
+        .round_dp(4);
+        assert_eq!(
+            norm(&m["score"]),
+            score.normalize(),
+            "quality score {start}"
+        );
+    }
+    let one = |sql: &'static str| async move {
+        client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) as u64
+    };
+    let orders = one("SELECT count(*) FROM fact_orders").await;
+    let late = one("SELECT count(*) FROM late_records").await;
+    let late_tx =
+        one("SELECT count(*) FROM late_records WHERE source_topic = 'shop.transactions'").await;
+    let want = BTreeMap::from([
+        ("total", input.records as u64),
+        ("invalid", invalid as u64),
+        (
+            "duplicates",
+            input.valid_transactions as u64 - orders - late_tx,
+        ),
+        ("late", late),
+    ]);
+    let brief: Vec<_> = rows
+        .iter()
+        .map(|(s, e, st, m)| {
+            format!(
+                "{s}..{e} {st}: total {} invalid {} duplicates {} late {}",
+                m["total"], m["invalid"], m["duplicates"], m["late"]
+            )
+        })
+        .collect();
+    assert_eq!(sums, want, "quality counts summed over the rows {brief:#?}");
     rows.len()
 }

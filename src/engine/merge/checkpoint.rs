@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::io::Outputs;
 use super::super::state::{
-    self, AppliedOffsets, ChangelogEntry, RestorePoint, StateError, TopicPartition,
+    self, AppliedOffsets, ChangelogEntry, Incarnation, RestorePoint, StateError, TopicPartition,
 };
 use super::super::task::TaskError;
 use super::family::EntrySink;
@@ -43,6 +43,7 @@ impl Merger {
         AppliedOffsets {
             offsets: self.next_offsets(),
             flush_seq: self.flush_seq,
+            incarnation: self.incarnation,
         }
     }
 
@@ -116,9 +117,14 @@ impl Merger {
         }
         // Key order puts results (`win/`) before member segments (`wseg/`), which stage 2
         // does not write anyway (its partials carry counts, not members).
-        for (key, value) in state::compact_committed(entries, committed) {
+        let compacted = state::compact_committed(entries, committed);
+        for (key, value) in compacted.state {
             self.apply_entry(&key, &value)?;
         }
+        self.incarnation = Incarnation {
+            epoch: compacted.next_epoch,
+            start: self.flush_seq,
+        };
         Ok(self)
     }
 

@@ -33,7 +33,7 @@ use super::aggregate::{early_due, Aggregate};
 use super::config::EngineConfig;
 use super::families::{ActivityAgg, RevenueAgg};
 use super::io::Outputs;
-use super::state::TopicPartition;
+use super::state::{Incarnation, TopicPartition};
 use super::task::{kpi, TaskError};
 use crate::model::time::Millis;
 use crate::model::KpiRow;
@@ -122,6 +122,8 @@ pub struct Merger {
     next_early_at: Option<Millis>,
     families: Vec<Box<dyn MergeFamily>>,
     flush_seq: u64,
+    /// This life of the merger (see [`Incarnation`]); set by `Merger::restored`.
+    incarnation: Incarnation,
     counters: MergeCounters,
 }
 
@@ -151,6 +153,7 @@ impl Merger {
             next_early_at: None,
             families: Vec::new(),
             flush_seq: 0,
+            incarnation: Incarnation::default(),
             counters: MergeCounters::default(),
         };
         merger.register::<RevenueAgg>(kpi::REVENUE)?;

@@ -222,8 +222,8 @@ fn restore_ignores_uncommitted_entries_and_continues_identically() {
     f.m.flush_changelog(&mut f.out).unwrap();
     let log = std::mem::take(&mut f.out.changelog);
     assert_eq!(
-        compact_committed(&log, &committed),
-        compact_committed(&snapshot, &committed),
+        compact_committed(&log, &committed).state,
+        compact_committed(&snapshot, &committed).state,
         "the committed changelog compacts to the snapshot"
     );
 

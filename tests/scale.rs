@@ -12,7 +12,8 @@ use shopstream::generator;
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::{
-    check_all_activity, check_all_revenue, check_quality, expected, input_stats, QUALITY_TOTAL,
+    check_all_activity, check_all_revenue, check_kpi_topics_equal_tables, check_quality, expected,
+    input_stats, QUALITY_TOTAL,
 };
 use support::proc::{log_report, log_tail, spawn_run, write_config};
 
@@ -92,8 +93,9 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     let windows = check_all_revenue(&db.client).await;
     let activity = check_all_activity(&db.client, &input).await;
     let quality = check_quality(&db.client, &input, invalid).await;
+    let on_topics = check_kpi_topics_equal_tables(&db.client, &k.bootstrap()).await;
     eprintln!(
-        "scale test: {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, \
+        "scale test: {on_topics} KPI rows equal on the topics and in PostgreSQL; {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, \
          {windows} revenue, {activity} activity and {quality} quality rows checked",
         got.len(),
         valid.difference(&got).count(),

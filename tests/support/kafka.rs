@@ -78,3 +78,69 @@ pub fn close_event_time(bootstrap: &str, partitions: i32, at: i64) -> Vec<(Strin
         .expect("closing events delivered");
     written
 }
+
+/// The latest revision of every KPI row on `topic` (an upsert stream keyed by the row
+/// key), read from the beginning to the end of each partition.
+pub fn latest_kpi_rows(
+    bootstrap: &str,
+    topic: &str,
+) -> std::collections::BTreeMap<String, shopstream::model::KpiRow> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    use std::time::Duration;
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "test-kpi-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    // Per partition holding records, the offset just past its last one.
+    let mut ends = std::collections::HashMap::new();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        let (low, high) = c
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .expect("watermarks");
+        if high > low {
+            tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Offset(low))
+                .unwrap();
+            ends.insert(p.id(), high);
+        }
+    }
+    c.assign(&tpl).expect("assign");
+    let mut latest = std::collections::BTreeMap::<String, shopstream::model::KpiRow>::new();
+    let started = std::time::Instant::now();
+    // The end is judged by position, not by the last message: a partition of a
+    // transactional topic ends with a commit marker, which is never delivered.
+    let at_end = |c: &BaseConsumer| {
+        let pos = c.position().expect("position");
+        ends.iter().all(|(p, end)| {
+            matches!(pos.find_partition(topic, *p).map(|e| e.offset()),
+                     Some(rdkafka::Offset::Offset(o)) if o >= *end)
+        })
+    };
+    while started.elapsed() < Duration::from_secs(60) {
+        let Some(m) = c.poll(Duration::from_millis(200)) else {
+            if at_end(&c) {
+                break;
+            }
+            continue;
+        };
+        let m = m.expect("consume");
+        let Some(payload) = m.payload() else { continue };
+        let row: shopstream::model::KpiRow =
+            serde_json::from_slice(payload).expect("a KPI row in JSON");
+        match latest.get(&row.key()) {
+            Some(old) if old.revision >= row.revision => {}
+            _ => {
+                latest.insert(row.key(), row);
+            }
+        }
+    }
+    assert!(at_end(&c), "{topic}: not read to its end within 60 s");
+    latest
+}

@@ -355,3 +355,73 @@ pub async fn check_quality(client: &Client, input: &InputStats, invalid: usize) 
     assert_eq!(sums, want, "quality counts summed over the rows {brief:#?}");
     rows.len()
 }
+
+/// Checks that PostgreSQL's table of each KPI family holds exactly the latest revision of
+/// every row on the family's `shop.kpi.*` topic (the upsert stream the sink consumes);
+/// returns how many rows were compared.
+pub async fn check_kpi_topics_equal_tables(client: &Client, bootstrap: &str) -> usize {
+    let mut compared = 0;
+    for family in ["revenue", "activity", "quality"] {
+        let topic = super::kafka::latest_kpi_rows(bootstrap, &format!("shop.kpi.{family}"));
+        let sql = format!(
+            "SELECT (extract(epoch FROM window_start) * 1000)::bigint,
+                    (extract(epoch FROM window_end) * 1000)::bigint, dimension, status,
+                    revision, metrics::text
+             FROM kpi_{family}"
+        );
+        let mut table = BTreeMap::new();
+        for r in client.query(&sql, &[]).await.unwrap() {
+            let key = format!(
+                "{family}|{}|{}|{}",
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, &str>(2)
+            );
+            let metrics: BTreeMap<String, serde_json::Value> =
+                serde_json::from_str(r.get(5)).unwrap();
+            let metrics: BTreeMap<String, rust_decimal::Decimal> = metrics
+                .iter()
+                .map(|(k, v)| (k.clone(), norm(v.to_string().trim_matches('"'))))
+                .collect();
+            let status: String = r.get(3);
+            table.insert(key, (status, r.get::<_, i64>(4), metrics));
+        }
+        let from_topic: BTreeMap<_, _> = topic
+            .iter()
+            .map(|(k, row)| {
+                let values = row
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.normalize()))
+                    .collect::<BTreeMap<_, _>>();
+                (
+                    k.clone(),
+                    (
+                        row.status.as_str().to_string(),
+                        i64::from(row.revision),
+                        values,
+                    ),
+                )
+            })
+            .collect();
+        let only_topic: Vec<_> = from_topic
+            .keys()
+            .filter(|k| !table.contains_key(*k))
+            .take(3)
+            .collect();
+        let only_table: Vec<_> = table
+            .keys()
+            .filter(|k| !from_topic.contains_key(*k))
+            .take(3)
+            .collect();
+        assert!(
+            only_topic.is_empty() && only_table.is_empty(),
+            "{family}: rows only on the topic {only_topic:?}, only in PostgreSQL {only_table:?}"
+        );
+        for (k, want) in &from_topic {
+            assert_eq!(&table[k], want, "{family} row {k}: PostgreSQL vs topic");
+        }
+        compared += table.len();
+    }
+    compared
+}

@@ -38,16 +38,23 @@ fn main() -> Result<()> {
             "--rules" => {
                 let path = value()?;
                 let text = std::fs::read_to_string(&path).context(path.clone())?;
-                rules = FraudRules::from_toml(&text)
-                    .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+                rules = FraudRules::from_toml(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
             }
             "--csv" => csv = Some(std::io::BufWriter::new(std::fs::File::create(value()?)?)),
             _ => bail!("unknown argument {a}"),
         }
     }
     if let Some(w) = csv.as_mut() {
-        writeln!(w, "seed,transaction_id,customer_id,status,amount,score,alert,label,reasons,{}", 
-            shopstream::fraud::Features::default().snapshot().keys().cloned().collect::<Vec<_>>().join(","))?;
+        writeln!(
+            w,
+            "seed,transaction_id,customer_id,status,amount,score,alert,label,reasons,{}",
+            shopstream::fraud::Features::default()
+                .snapshot()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")
+        )?;
     }
     println!("threshold {} count {count}", rules.threshold);
     for seed in seeds {
@@ -63,8 +70,12 @@ fn main() -> Result<()> {
         let mut io_err = None;
         let rep = evaluate(&gen, engine, |t, v, label| {
             if let Some(w) = csv.as_mut() {
-                let feats: Vec<String> =
-                    v.features.snapshot().values().map(|x| format!("{x:.3}")).collect();
+                let feats: Vec<String> = v
+                    .features
+                    .snapshot()
+                    .values()
+                    .map(|x| format!("{x:.3}"))
+                    .collect();
                 let r = writeln!(
                     w,
                     "{seed},{},{},{},{},{:.4},{},{},{},{}",

@@ -122,7 +122,10 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
         .ids("SELECT transaction_id FROM fraud_alerts ORDER BY 1")
         .await;
     assert!(!alerts.is_empty(), "the fraud episodes raise alerts");
-    assert_eq!(alerts, above, "alerts = orders scored at or above the threshold");
+    assert_eq!(
+        alerts, above,
+        "alerts = orders scored at or above the threshold"
+    );
     assert_eq!(
         db.count(
             "SELECT count(*) FROM fraud_alerts a JOIN fact_orders o USING (transaction_id)

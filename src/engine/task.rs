@@ -143,9 +143,8 @@ impl Task {
             customers: Interner::default(),
             flush_seq: 0,
             fraud: FraudState::new(cfg.fraud.clone()),
-            fraud_reach_ms: lateness.saturating_add(
-                w.revenue.iter().map(|s| s.size_ms()).max().unwrap_or(0),
-            ),
+            fraud_reach_ms: lateness
+                .saturating_add(w.revenue.iter().map(|s| s.size_ms()).max().unwrap_or(0)),
             counters: Counters::default(),
             inputs,
             cfg,

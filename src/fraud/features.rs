@@ -234,7 +234,11 @@ mod tests {
     fn windows_count_and_sum_including_this_one() {
         let r = FraudRules::default();
         let p = profile(
-            &[tx(1, 0, 1000), tx(2, 2 * HOUR_MS, 2000), tx(3, 3 * HOUR_MS, 500)],
+            &[
+                tx(1, 0, 1000),
+                tx(2, 2 * HOUR_MS, 2000),
+                tx(3, 3 * HOUR_MS, 500),
+            ],
             &r,
         );
         let f = Features::compute(Some(&p), &tx(4, 3 * HOUR_MS + 60_000, 100), &r);
@@ -248,14 +252,19 @@ mod tests {
     #[test]
     fn amount_z_needs_history_and_flags_outliers() {
         let r = FraudRules::default();
-        let hist: Vec<_> = (0..6).map(|i| tx(i, i as i64 * HOUR_MS, 4000 + i as i64 * 100)).collect();
+        let hist: Vec<_> = (0..6)
+            .map(|i| tx(i, i as i64 * HOUR_MS, 4000 + i as i64 * 100))
+            .collect();
         let p = profile(&hist, &r);
         let f = Features::compute(Some(&p), &tx(9, 7 * HOUR_MS, 90_000), &r);
         assert!(f.amount_z > 6.0, "{f:?}");
         let usual = Features::compute(Some(&p), &tx(9, 7 * HOUR_MS, 4200), &r);
         assert!(usual.amount_z.abs() < 1.0, "{usual:?}");
         let short = profile(&hist[..2], &r);
-        assert_eq!(Features::compute(Some(&short), &tx(9, 7 * HOUR_MS, 90_000), &r).amount_z, 0.0);
+        assert_eq!(
+            Features::compute(Some(&short), &tx(9, 7 * HOUR_MS, 90_000), &r).amount_z,
+            0.0
+        );
     }
 
     #[test]
@@ -278,13 +287,15 @@ mod tests {
         let mut other = tx(9, 10_000, 1000);
         other.device.fingerprint = "fp-new".into();
         other.ip_address = "203.0.113.9".into();
-        let one = profile(&[tx(1, 0, 1000)], &r);
-        let f = Features::compute(Some(&one), &other, &r);
+        let n = u64::from(r.new_device.min_history);
+        let hist: Vec<_> = (0..n).map(|i| tx(i, i as i64, 1000)).collect();
+        let short = profile(&hist[1..], &r);
+        let f = Features::compute(Some(&short), &other, &r);
         assert!(!f.new_device && !f.new_ip, "too little history");
-        let two = profile(&[tx(1, 0, 1000), tx(2, 1, 1000)], &r);
-        let f = Features::compute(Some(&two), &other, &r);
+        let known = profile(&hist, &r);
+        let f = Features::compute(Some(&known), &other, &r);
         assert!(f.new_device && f.new_ip);
-        assert!(!Features::compute(Some(&two), &tx(3, 5, 1000), &r).new_device);
+        assert!(!Features::compute(Some(&known), &tx(3, 5, 1000), &r).new_device);
     }
 
     #[test]
@@ -306,11 +317,12 @@ mod tests {
     #[test]
     fn burst_against_the_customers_own_rate() {
         let r = FraudRules::default();
-        // One purchase an hour for a day: a 15-minute window expects a quarter of one.
+        // One purchase an hour: a 15-minute window expects about a quarter of one.
         let hist: Vec<_> = (0..23).map(|i| tx(i, i as i64 * HOUR_MS, 1000)).collect();
         let p = profile(&hist, &r);
         let f = Features::compute(Some(&p), &tx(99, 23 * HOUR_MS, 1000), &r);
-        let expected = r.velocity.baseline_factor * 22.0 * 0.25 / (23.0 - 0.25);
+        let window_h = r.velocity.window_ms as f64 / HOUR_MS as f64;
+        let expected = r.velocity.baseline_factor * 23.0 * window_h / (23.0 - window_h);
         assert!((f.burst_expected - expected).abs() < 0.01, "{f:?}");
     }
 

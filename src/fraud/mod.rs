@@ -10,8 +10,8 @@
 mod alert;
 mod features;
 mod geo;
-pub mod quality;
 mod profile;
+pub mod quality;
 mod rules;
 mod score;
 mod state;

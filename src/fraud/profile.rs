@@ -103,8 +103,14 @@ pub struct Profile {
 impl PartialEq for Profile {
     /// The state only (not the changelog bookkeeping).
     fn eq(&self, o: &Self) -> bool {
-        (&self.recent, self.amounts, self.last, &self.devices, &self.ips, &self.places)
-            == (&o.recent, o.amounts, o.last, &o.devices, &o.ips, &o.places)
+        (
+            &self.recent,
+            self.amounts,
+            self.last,
+            &self.devices,
+            &self.ips,
+            &self.places,
+        ) == (&o.recent, o.amounts, o.last, &o.devices, &o.ips, &o.places)
             && (self.seen, self.newest) == (o.seen, o.newest)
     }
 }
@@ -179,9 +185,17 @@ impl Profile {
                 lon_bits: loc.lon.to_bits(),
             });
         }
-        touch(&mut self.devices, fnv1a(&t.device.fingerprint), caps.max_devices);
+        touch(
+            &mut self.devices,
+            fnv1a(&t.device.fingerprint),
+            caps.max_devices,
+        );
         touch(&mut self.ips, fnv1a(&t.ip_address), caps.max_ips);
-        touch(&mut self.places, place_of(loc.lat, loc.lon), caps.max_places);
+        touch(
+            &mut self.places,
+            place_of(loc.lat, loc.lon),
+            caps.max_places,
+        );
         self.seen = self.seen.saturating_add(1);
     }
 }
@@ -213,7 +227,10 @@ mod tests {
         p.record(&testkit::transaction(9, 1, DAY_MS + 2_000), &rules);
         assert_eq!(p.recent.front().map(|r| r.ts), Some(3_000));
         for i in 0..500 {
-            p.record(&testkit::transaction(10 + i, 1, DAY_MS + 3_000 + i as i64), &rules);
+            p.record(
+                &testkit::transaction(10 + i, 1, DAY_MS + 3_000 + i as i64),
+                &rules,
+            );
         }
         assert_eq!(p.recent.len(), rules.state.max_recent);
         assert_eq!(p.devices.len(), 1);

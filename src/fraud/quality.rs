@@ -7,9 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::score::Verdict;
-use crate::engine::{
-    Disposition, EngineConfig, Input, Outputs, Task, TaskError, TopicPartition,
-};
+use crate::engine::{Disposition, EngineConfig, Input, Outputs, Task, TaskError, TopicPartition};
 use crate::generator::{Generator, GeneratorConfig, Payload, TopicKind};
 use crate::model::time::Millis;
 use crate::model::{Record, Transaction};
@@ -34,11 +32,17 @@ pub struct QualityReport {
 
 impl QualityReport {
     pub fn precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 
     pub fn recall(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
     }
 
     pub fn f1(&self) -> f64 {

@@ -260,11 +260,7 @@ mod tests {
         let rules = FraudRules::default();
         rules.validate().unwrap();
         assert_eq!(FraudRules::from_toml(DEFAULT_RULES_TOML).unwrap(), rules);
-        assert!(rules
-            .high_risk_country
-            .countries
-            .iter()
-            .any(|c| c == "NG"));
+        assert!(rules.high_risk_country.countries.iter().any(|c| c == "NG"));
     }
 
     #[test]
@@ -282,7 +278,7 @@ mod tests {
         assert!(!e.contains('\n') && e.contains("threshold"), "{e}");
         let e = FraudRules::from_toml("threshold = 1.5\n").unwrap_err();
         assert!(e.contains("fraud.threshold"), "{e}");
-        let text = DEFAULT_RULES_TOML.replace("min_z = 3.0", "min_z = 9.0");
+        let text = DEFAULT_RULES_TOML.replace("min_z = 4.0", "min_z = 9.0");
         let e = FraudRules::from_toml(&text).unwrap_err();
         assert!(e.contains("amount.full_z"), "{e}");
     }

@@ -93,7 +93,11 @@ fn strengths(f: &Features, r: &FraudRules) -> [(&'static str, f64, f64); 8] {
         (reason::IMPOSSIBLE_TRAVEL, r.travel.weight, travel),
         (reason::NEW_DEVICE, r.new_device.weight, device),
         (reason::CARD_TESTING, c.weight, card),
-        (reason::HIGH_RISK_COUNTRY, r.high_risk_country.weight, country),
+        (
+            reason::HIGH_RISK_COUNTRY,
+            r.high_risk_country.weight,
+            country,
+        ),
     ]
 }
 
@@ -141,7 +145,10 @@ mod tests {
         };
         let v = score(f, &r);
         assert!(v.alert, "{v:?}");
-        assert_eq!(v.reasons, vec![reason::HIGH_RISK_COUNTRY, reason::NEW_DEVICE]);
+        assert_eq!(
+            v.reasons,
+            vec![reason::HIGH_RISK_COUNTRY, reason::NEW_DEVICE]
+        );
         let expected = 1.0 - (1.0 - r.high_risk_country.weight) * (1.0 - 0.5 * r.new_device.weight);
         assert!((v.score - expected).abs() < 1e-12);
     }

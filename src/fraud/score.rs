@@ -41,7 +41,7 @@ fn decimal_f64(d: rust_decimal::Decimal) -> f64 {
 
 /// 0 at or below `lo`, 1 at or above `hi`, linear in between (a step when `lo == hi`).
 fn ramp(x: f64, lo: f64, hi: f64) -> f64 {
-    if !(x > lo) {
+    if x.is_nan() || x <= lo {
         0.0
     } else if x >= hi {
         1.0

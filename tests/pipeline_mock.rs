@@ -127,7 +127,8 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     eprintln!(
         "{guarantee_name:?}: {} orders at or above the threshold, {} with a score > 0",
         above.len(),
-        db.count("SELECT count(*) FROM fact_orders WHERE fraud_score > 0").await
+        db.count("SELECT count(*) FROM fact_orders WHERE fraud_score > 0")
+            .await
     );
     assert!(!alerts.is_empty(), "the fraud episodes raise alerts");
     assert_eq!(

@@ -1,7 +1,8 @@
 //! The whole pipeline in-process on the mock cluster and a throw-away PostgreSQL, in both
 //! guarantees: generated input with duplicates, out-of-order and invalid records goes
 //! through stage 1 and the sink, and PostgreSQL must hold every valid unique transaction
-//! exactly once in fact_orders and every invalid record exactly once in dq_rejects.
+//! exactly once in fact_orders and every invalid record exactly once in dq_rejects, and
+//! fraud_alerts must hold exactly the orders whose fraud_score reaches the threshold.
 //! The exactly-once run has a small sink-lag limit, so stage 1 pauses its inputs for
 //! backpressure while the sink catches up.
 //! (The mock does not hide aborted records; this checks data flow and idempotence, not
@@ -38,6 +39,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
             ("late-rate", "0"),
             ("invalid-rate", "0.03"),
             ("duplicate-rate", "0.05"),
+            ("fraud-rate", "0.1"),
         ],
     );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
@@ -57,6 +59,9 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
         .properties
         .insert("session.timeout.ms".into(), "6000".into());
     config.processing.guarantee = guarantee;
+    // A short stream gives customers little history: a low threshold, so that some orders
+    // alert and the alert table is checked against the scores.
+    config.engine.fraud.threshold = 0.1;
     if let Some(limit) = max_sink_lag {
         config.processing.max_sink_lag = limit;
     }
@@ -107,6 +112,40 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     let windows = support::oracle::check_all_revenue(&db.client).await;
     assert!(windows > 0, "at least one revenue row");
     eprintln!("{guarantee_name:?}: {windows} revenue rows equal the recomputation");
+
+    // Fraud: every order at or above the threshold has exactly one alert, with its score,
+    // and nothing else has one.
+    let threshold = config.engine.fraud.threshold;
+    let above = db
+        .ids(&format!(
+            "SELECT transaction_id FROM fact_orders WHERE fraud_score >= {threshold:?} ORDER BY 1"
+        ))
+        .await;
+    let alerts = db
+        .ids("SELECT transaction_id FROM fraud_alerts ORDER BY 1")
+        .await;
+    eprintln!(
+        "{guarantee_name:?}: {} orders at or above the threshold, {} with a score > 0",
+        above.len(),
+        db.count("SELECT count(*) FROM fact_orders WHERE fraud_score > 0")
+            .await
+    );
+    assert!(!alerts.is_empty(), "the fraud episodes raise alerts");
+    assert_eq!(
+        alerts, above,
+        "alerts = orders scored at or above the threshold"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM fraud_alerts a JOIN fact_orders o USING (transaction_id)
+             WHERE a.score = o.fraud_score AND a.customer_id = o.customer_id
+               AND cardinality(a.reasons) > 0 AND a.features ? 'count_24h'"
+        )
+        .await,
+        alerts.len(),
+        "each alert carries its order's score, reasons and features"
+    );
+    eprintln!("{guarantee_name:?}: {} fraud alerts", alerts.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]

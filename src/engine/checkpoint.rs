@@ -83,6 +83,7 @@ impl Task {
         self.activity.set_changelog(on);
         self.quality.set_changelog(on);
         self.dedup.set_changelog(on);
+        self.fraud.set_changelog(on);
     }
 
     /// Appends the state changed since the last flush to `out.changelog`.
@@ -105,6 +106,7 @@ impl Task {
         self.activity.flush(seq, names, &mut push)?;
         self.quality.flush(seq, names, &mut push)?;
         self.dedup.flush(&mut push);
+        self.fraud.flush(&mut push)?;
         self.meta_entries(&mut push)?;
         Ok(())
     }
@@ -127,6 +129,7 @@ impl Task {
         self.activity.snapshot(names, &mut push)?;
         self.quality.snapshot(names, &mut push)?;
         self.dedup.snapshot(&mut push);
+        self.fraud.snapshot(&mut push)?;
         self.meta_entries(&mut push)?;
         Ok(entries)
     }
@@ -179,6 +182,8 @@ impl Task {
                     .map_or(0, |(_, o)| *o);
             }
             self.flush_seq = pos.flush_seq;
+        } else if key.starts_with(crate::fraud::FRAUD_PREFIX.as_bytes()) {
+            self.fraud.restore(key, value)?;
         } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
             self.dedup.restore(key, Some(value))?;
         } else if key.starts_with(state::WINDOW_PREFIX.as_bytes())

@@ -1,11 +1,13 @@
-//! Engine configuration: every knob of watermarks, windows, emission, dedup and data
-//! quality, with serde (for the central TOML config) and production defaults.
+//! Engine configuration: every knob of watermarks, windows, emission, dedup, data
+//! quality and fraud scoring, with serde (for the central TOML config) and production
+//! defaults.
 
 use serde::{Deserialize, Serialize};
 
 use super::dedup::DedupConfig;
 use super::watermark::WatermarkConfig;
 use super::window::WindowSpec;
+use crate::fraud::FraudRules;
 use crate::quality::QualityConfig;
 
 /// Windows and emission.
@@ -50,6 +52,8 @@ pub struct EngineConfig {
     pub windows: WindowConfig,
     pub dedup: DedupConfig,
     pub quality: QualityConfig,
+    /// Fraud rules and the bounds of the fraud state (defaults: `fraud_rules.toml`).
+    pub fraud: FraudRules,
 }
 
 impl EngineConfig {
@@ -90,7 +94,7 @@ impl EngineConfig {
                 return Err(format!("{name} is out of range"));
             }
         }
-        Ok(())
+        self.fraud.validate()
     }
 }
 

@@ -3,11 +3,13 @@
 //! reusable buffer the runtime drains after each call (clearing keeps the capacity, so the
 //! steady state allocates nothing for the buffers themselves): accepted transactions and
 //! events (the seam where enrichment and fraud scoring continue), KPI rows, DLQ and late
-//! records, and changelog entries. Each record gets exactly one [`Disposition`].
+//! records, and changelog entries. Each record gets exactly one [`Disposition`]. Every
+//! accepted transaction has its fraud [`Verdict`] at the same index of `Outputs::fraud`.
 
 use std::sync::Arc;
 
 use super::state::ChangelogEntry;
+use crate::fraud::Verdict;
 use crate::model::{DlqRecord, KpiRow, LateRecord, Record, SourceCoord, Transaction, UserEvent};
 use crate::quality::Rejection;
 
@@ -61,6 +63,9 @@ pub enum Disposition {
 #[derive(Debug, Default)]
 pub struct Outputs {
     pub transactions: Vec<Accepted<Transaction>>,
+    /// The fraud verdict of each accepted transaction: `fraud[i]` is that of
+    /// `transactions[i]`.
+    pub fraud: Vec<Verdict>,
     pub events: Vec<Accepted<UserEvent>>,
     pub kpis: Vec<KpiRow>,
     pub dlq: Vec<DlqRecord>,
@@ -72,6 +77,7 @@ impl Outputs {
     /// Empties every buffer, keeping capacity.
     pub fn clear(&mut self) {
         self.transactions.clear();
+        self.fraud.clear();
         self.events.clear();
         self.kpis.clear();
         self.dlq.clear();
@@ -81,6 +87,7 @@ impl Outputs {
 
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty()
+            && self.fraud.is_empty()
             && self.events.is_empty()
             && self.kpis.is_empty()
             && self.dlq.is_empty()

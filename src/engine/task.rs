@@ -4,7 +4,8 @@
 //! restart); reject undecodable or invalid records to the DLQ; drop duplicate transaction
 //! ids; send records beyond the allowed lateness of all their windows to the late output;
 //! otherwise update the revenue (transactions) or activity (events) windows and pass the
-//! record on. Every record is also counted in the quality KPI. Then the task watermark
+//! record on; an accepted transaction is also fraud-scored on arrival (`crate::fraud`),
+//! its verdict pushed alongside it. Every record is also counted in the quality KPI. Then the task watermark
 //! (minimum over the task's input partitions, see `watermark.rs`) is recomputed and the
 //! windows it passes emit. The runtime drives processing time through `now` arguments:
 //! `on_tick` for idleness and early results, `on_partition_status` for caught-up reports.
@@ -26,6 +27,7 @@ use super::operator::WindowOperator;
 use super::revenue::{add_transaction, TxSummary};
 use super::state::{Incarnation, StateError, TopicPartition};
 use super::watermark::Watermarks;
+use crate::fraud::FraudState;
 use crate::model::time::Millis;
 use crate::model::{KpiRow, LateRecord, Record, SourceCoord, Transaction, TxStatus, UserEvent};
 use crate::quality::{Outcome, QualityAgg, Rejection, Validator};
@@ -108,6 +110,11 @@ pub struct Task {
     pub(crate) flush_seq: u64,
     /// This life of the task (see [`Incarnation`]); set by `Task::restore`.
     pub(crate) incarnation: Incarnation,
+    /// Per-customer fraud profiles.
+    pub(crate) fraud: FraudState,
+    /// How far behind the watermark an accepted transaction can be (allowed lateness plus
+    /// the longest revenue window): fraud profiles older than that are never looked up.
+    fraud_reach_ms: i64,
     counters: Counters,
 }
 
@@ -138,6 +145,9 @@ impl Task {
             customers: Interner::default(),
             flush_seq: 0,
             incarnation: Incarnation::default(),
+            fraud: FraudState::new(cfg.fraud.clone()),
+            fraud_reach_ms: lateness
+                .saturating_add(w.revenue.iter().map(|s| s.size_ms()).max().unwrap_or(0)),
             counters: Counters::default(),
             inputs,
             cfg,
@@ -165,6 +175,11 @@ impl Task {
     /// Remembered transaction ids and heap bytes of the dedup state.
     pub fn dedup_size(&self) -> (usize, usize) {
         (self.dedup.len(), self.dedup.allocated_bytes())
+    }
+
+    /// Customers with a fraud profile.
+    pub fn fraud_profiles(&self) -> usize {
+        self.fraud.len()
     }
 
     /// Live window results across operators.
@@ -287,7 +302,9 @@ impl Task {
         }
         self.counters.count(disposition);
         self.on_progress(now, out);
-        self.dedup.sweep(self.clock.current());
+        let wm = self.clock.current();
+        self.dedup.sweep(wm);
+        self.fraud.sweep(wm.saturating_sub(self.fraud_reach_ms));
         Ok(disposition)
     }
 
@@ -460,6 +477,7 @@ impl Task {
         drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
+        out.fraud.push(self.fraud.score(t));
         Disposition::Counted
     }
 

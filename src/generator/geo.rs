@@ -129,14 +129,8 @@ fn round5(x: f64) -> f64 {
     (x * 1e5).round() / 1e5
 }
 
-/// Great-circle distance in kilometres.
-pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * 6371.0 * a.sqrt().asin()
-}
+/// Great-circle distance in kilometres (the scorer's, so both measure alike).
+pub use crate::fraud::haversine_km;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,9 @@ use super::catalog::Catalog;
 use super::stage1::{Stage1, Stage1Progress, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
 use super::{client, processor, producer};
-use crate::codec::subjects::{DLQ, EVENTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS};
+use crate::codec::subjects::{
+    DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS,
+};
 use crate::codec::{DecodeLimits, InputDecoder, OutputEncoder};
 use crate::config::{Config, Guarantee, Secrets, WireFormat};
 use crate::engine::EngineConfig;
@@ -126,6 +128,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
         transactions: TRANSACTIONS.into(),
         events: EVENTS.into(),
         orders: ORDERS_ENRICHED.into(),
+        fraud_alerts: FRAUD_ALERTS.into(),
         dlq: DLQ.into(),
         late: LATE.into(),
         partials: PARTIALS.into(),

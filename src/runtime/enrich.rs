@@ -1,12 +1,20 @@
 //! Enrichment of accepted transactions with the catalog: each line item gets the product's
-//! name, brand and unit cost, or is marked unknown (kept and counted, never dropped).
+//! name, brand and unit cost, or is marked unknown (kept and counted, never dropped); the
+//! order carries the fraud score and reasons the engine gave the transaction.
 
+use crate::fraud::Verdict;
 use crate::model::{EnrichedItem, EnrichedOrder, SourceCoord, Transaction};
 
 use super::catalog::Catalog;
 
-/// Joins `t` with the catalog; returns the order and how many items were unknown.
-pub fn enrich(t: Transaction, source: SourceCoord, catalog: &Catalog) -> (EnrichedOrder, usize) {
+/// Joins `t` (scored `fraud`) with the catalog; returns the order and how many items were
+/// unknown.
+pub fn enrich(
+    t: Transaction,
+    fraud: &Verdict,
+    source: SourceCoord,
+    catalog: &Catalog,
+) -> (EnrichedOrder, usize) {
     let mut unknown = 0;
     let items = t
         .items
@@ -34,9 +42,8 @@ pub fn enrich(t: Transaction, source: SourceCoord, catalog: &Catalog) -> (Enrich
     let order = EnrichedOrder {
         order: t,
         items,
-        // Fraud scoring (issue 5) fills these; until then every order scores 0.
-        fraud_score: 0.0,
-        fraud_reasons: Vec::new(),
+        fraud_score: fraud.score,
+        fraud_reasons: fraud.reason_strings(),
         source,
     };
     (order, unknown)

@@ -16,6 +16,7 @@ use super::telemetry as t;
 #[derive(Debug, Clone, Copy)]
 pub enum Out {
     Orders,
+    Alerts,
     Dlq,
     Late,
     Partials,
@@ -26,7 +27,7 @@ pub enum Out {
 pub struct IntervalMetrics {
     transactions_in: u64,
     events_in: u64,
-    out: [u64; 5],
+    out: [u64; 6],
     /// Kafka timestamps (ms) of the records consumed in the open interval.
     timestamps: Vec<i64>,
     /// Engine counters already reported, per task.
@@ -53,7 +54,7 @@ impl IntervalMetrics {
     pub fn aborted(&mut self) {
         self.transactions_in = 0;
         self.events_in = 0;
-        self.out = [0; 5];
+        self.out = [0; 6];
         self.timestamps.clear();
         self.reported.clear();
         metrics::counter!(t::TXN_ABORTS, "stage" => "1").increment(1);
@@ -75,7 +76,15 @@ impl IntervalMetrics {
             .increment(std::mem::take(&mut self.transactions_in));
         metrics::counter!(t::RECORDS_IN, "topic" => s.events.clone())
             .increment(std::mem::take(&mut self.events_in));
-        let topics = [&s.orders, &s.dlq, &s.late, &s.partials, &s.changelog];
+        metrics::counter!(t::FRAUD_ALERTS).increment(self.out[Out::Alerts as usize]);
+        let topics = [
+            &s.orders,
+            &s.fraud_alerts,
+            &s.dlq,
+            &s.late,
+            &s.partials,
+            &s.changelog,
+        ];
         for (topic, n) in topics.into_iter().zip(std::mem::take(&mut self.out)) {
             metrics::counter!(t::RECORDS_OUT, "topic" => topic.clone()).increment(n);
         }
@@ -84,6 +93,7 @@ impl IntervalMetrics {
             latency.record(now_ms.saturating_sub(ts).max(0) as f64 / 1000.0);
         }
         let (mut duplicates, mut late, mut dedup_ids, mut windows) = (0, 0, 0, 0);
+        let mut profiles = 0;
         for (p, task) in tasks {
             let now = task.counters();
             let before = self.reported.insert(*p, now).unwrap_or_default();
@@ -91,11 +101,13 @@ impl IntervalMetrics {
             late += now.late.saturating_sub(before.late);
             dedup_ids += task.dedup_size().0;
             windows += task.window_results();
+            profiles += task.fraud_profiles();
         }
         metrics::counter!(t::DUPLICATES).increment(duplicates);
         metrics::counter!(t::LATE).increment(late);
         metrics::gauge!(t::STATE_KEYS, "store" => "dedup").set(dedup_ids as f64);
         metrics::gauge!(t::STATE_KEYS, "store" => "windows").set(windows as f64);
+        metrics::gauge!(t::STATE_KEYS, "store" => "fraud").set(profiles as f64);
     }
 }
 

@@ -38,6 +38,7 @@ pub struct Stage1Settings {
     pub transactions: String,
     pub events: String,
     pub orders: String,
+    pub fraud_alerts: String,
     pub dlq: String,
     pub late: String,
     pub partials: String,
@@ -341,6 +342,7 @@ impl Stage1 {
         let mut unknown_products = 0;
         for (kind, n) in [
             (Out::Orders, out.transactions.len()),
+            (Out::Alerts, out.fraud.iter().filter(|v| v.alert).count()),
             (Out::Dlq, out.dlq.len()),
             (Out::Late, out.late.len()),
             (Out::Partials, out.kpis.len()),
@@ -355,9 +357,25 @@ impl Stage1 {
 
     fn send_outputs(&self, p: i32, out: &mut Outputs, unknown_products: &mut u64) -> Result<()> {
         let s = &self.settings;
-        for a in out.transactions.drain(..) {
+        if out.fraud.len() != out.transactions.len() {
+            bail!("task {p}: a fraud verdict per accepted transaction expected");
+        }
+        for (a, verdict) in out.transactions.drain(..).zip(out.fraud.drain(..)) {
             let source = a.source();
-            let (order, unknown) = enrich(a.record, source, &self.catalog);
+            if verdict.alert {
+                let alert = verdict.alert_for(&a.record, source.clone());
+                let value = self
+                    .handle
+                    .block_on(self.encoder.encode(&s.fraud_alerts, &alert))?;
+                self.send(
+                    &s.fraud_alerts,
+                    alert.transaction_id.as_bytes(),
+                    Some(&value),
+                    None,
+                    None,
+                )?;
+            }
+            let (order, unknown) = enrich(a.record, &verdict, source, &self.catalog);
             *unknown_products += unknown as u64;
             let value = self
                 .handle

@@ -144,8 +144,21 @@ impl Task {
         let (segments, rest): (Vec<_>, Vec<_>) = state
             .iter()
             .partition(|(k, _)| k.starts_with(state::SEGMENT_PREFIX.as_bytes()));
+        let mut positioned = false;
         for (key, value) in rest.into_iter().chain(segments) {
+            positioned |= key == state::META_POSITION;
             task.apply_entry(key, value)?;
+        }
+        if !positioned {
+            // No committed state, but committed offsets (a group whose offsets were set
+            // for a replay, or reset by kafka-consumer-groups): nothing was applied and
+            // processing starts at those offsets, so the first commit does not move the
+            // group back to the beginning.
+            for (tp, next) in task.inputs.iter().zip(task.applied.iter_mut()) {
+                if let Some((_, o)) = committed.offsets.iter().find(|(t, _)| t == tp) {
+                    *next = *o;
+                }
+            }
         }
         Ok(task)
     }

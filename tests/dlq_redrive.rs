@@ -3,7 +3,8 @@
 //! so every transaction lands in the DLQ and none in fact_orders. After the fix (a
 //! validation config allowing a day ahead) a dry run counts without submitting, the
 //! redrive re-submits each DLQ record once, the restarted pipeline puts every valid
-//! transaction in fact_orders exactly once, and a second redrive submits nothing.
+//! transaction in fact_orders exactly once (records invalid for another reason are
+//! rejected again, for that reason), and a second redrive submits nothing.
 //! (At-least-once for the pipeline: the mock does not store offsets sent in a transaction,
 //! and the restarted pipeline must resume after the rejected input.)
 
@@ -56,14 +57,14 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
             ("customers", "100"),
             ("products", "30"),
             ("late-rate", "0"),
-            ("invalid-rate", "0"),
+            ("invalid-rate", "0.05"),
             ("duplicate-rate", "0"),
         ],
     );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
         .await
         .unwrap();
-    let (valid, _) = expected(dir.path());
+    let (valid, invalid) = expected(dir.path());
     assert!(valid.len() > 20, "{} valid transactions", valid.len());
 
     let mut config = Config::default();
@@ -83,7 +84,8 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
     {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    db.wait_for(0, valid.len(), None, Duration::from_secs(60)).await;
+    db.wait_for(0, COUNT as usize, None, Duration::from_secs(60))
+        .await;
     pipeline.drain().await.unwrap();
     let rejected = "SELECT count(*) FROM dq_rejects WHERE reason = 'future_timestamp'";
     let in_dlq = db.count(rejected).await;
@@ -102,13 +104,17 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
     eprintln!("redrive: {first:?}");
     assert_eq!(first.submitted_total() as usize, in_dlq, "the dry run submitted nothing");
 
+    // The records that are invalid for another reason are rejected again, for that reason.
     let pipeline = start(&config, &conn).await;
-    db.wait_for(valid.len(), 0, None, Duration::from_secs(120)).await;
+    db.wait_for(valid.len(), in_dlq + invalid, None, Duration::from_secs(120))
+        .await;
     let (stage1, _) = pipeline.drain().await.unwrap();
     assert_eq!(
         stage1.consumed as usize, in_dlq,
         "the restarted pipeline read the re-submitted records only"
     );
+    let other = "SELECT count(*) FROM dq_rejects WHERE reason <> 'future_timestamp'";
+    assert_eq!(db.count(other).await, invalid, "rejected again for their own reason");
     assert_eq!(db.order_ids().await, valid);
     assert_eq!(
         db.count("SELECT count(*) FROM fact_orders").await,
@@ -117,7 +123,11 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
 
     let second = redrive::run(&config, &Secrets::default(), &plan(false)).await.unwrap();
     assert_eq!(second.submitted_total(), 0, "{second:?}");
-    assert_eq!(second.read, 0, "the first redrive committed its whole range");
+    // Read: only what was rejected again after the first redrive (its whole range is
+    // committed): the re-submitted records that are invalid for another reason.
+    let rejected_again = in_dlq + invalid - COUNT as usize;
+    assert_eq!(second.read as usize, rejected_again, "{second:?}");
+    assert_eq!(second.other_reason as usize, rejected_again, "{second:?}");
     eprintln!(
         "{in_dlq} DLQ records re-driven once; {} orders in fact_orders; second redrive: {second:?}",
         valid.len()

@@ -1,0 +1,85 @@
+//! The CLI of `replay`, `replay diff` and `dlq redrive`: bad arguments exit 2 with a
+//! one-line error before anything is contacted; `replay diff` on a throw-away PostgreSQL
+//! exits 0 when the shadow schema equals live and 1 (naming the table and the row) when
+//! a row differs, is missing or is extra.
+
+mod support;
+
+use std::process::Output;
+
+use support::db::{start_pg, Db};
+use support::shopstream;
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn bad_replay_arguments_exit_2() {
+    for args in [
+        vec!["replay"],
+        vec!["replay", "--from", "yesterday"],
+        vec!["replay", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"],
+        vec!["replay", "--from", "0", "--schema", "shadow; drop table x"],
+        vec!["replay", "--from", "0", "--run", "Bad.Run"],
+        vec!["replay", "--from", "0", "--target", "elsewhere"],
+        vec!["replay", "diff", "--schema", "Shadow"],
+        vec!["dlq", "redrive", "--bogus"],
+    ] {
+        let o = shopstream().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_diff_exits_1_on_a_difference() {
+    let pg = start_pg();
+    let db = Db::connect(&pg).await;
+    // The sink's migrations in both schemas, as a live run and a shadow replay leave them.
+    for schema in ["public", "shadow"] {
+        let conn = shopstream::sink::schema::with_search_path(&pg.connection_string("shop"), schema)
+            .unwrap();
+        db.client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            .unwrap();
+        shopstream::sink::consumer::connect(&conn).await.unwrap();
+        db.client
+            .batch_execute(&format!(
+                "INSERT INTO {schema}.dq_rejects VALUES ('shop.events', 0, 7, 'r', 'x', 'd', '\\x00', NULL)"
+            ))
+            .await
+            .unwrap();
+    }
+    let diff = || {
+        shopstream()
+            .args(["replay", "diff"])
+            .env("SHOPSTREAM_POSTGRES__PORT", pg.port().to_string())
+            .env("SHOPSTREAM_POSTGRES__HOST", "127.0.0.1")
+            .env("SHOPSTREAM_POSTGRES__USER", "shop")
+            .env("SHOPSTREAM_POSTGRES__DBNAME", "shop")
+            .env("SHOPSTREAM_POSTGRES__SSLMODE", "disable")
+            .output()
+            .unwrap()
+    };
+    let o = diff();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("no differences"), "{}", text(&o));
+
+    db.client
+        .batch_execute(
+            "UPDATE shadow.dq_rejects SET detail = 'changed';
+             INSERT INTO public.dq_rejects VALUES ('shop.events', 1, 1, 'r', 'x', 'd', '\\x00', NULL)",
+        )
+        .await
+        .unwrap();
+    let o = diff();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("only_live=1") && t.contains("differing=1"), "{t}");
+    assert!(t.contains("2 rows differ between public and shadow"), "{t}");
+}

@@ -16,8 +16,8 @@ use shopstream::codec::admin;
 use shopstream::config::{Config, LogFormat, Secrets};
 use shopstream::generator::args::parse_start;
 use shopstream::generator::{self, GenerateArgs};
-use shopstream::{dlq, replay};
 use shopstream::runtime::{client, topics};
+use shopstream::{dlq, replay};
 
 /// The process allocator is mimalloc. With glibc's malloc, the few dozen small allocations
 /// every decoded record is made of are paid for again when they are freed: the next large
@@ -481,7 +481,11 @@ async fn dlq_cmd(action: DlqAction, config: &Config, secrets: &Secrets) -> Resul
     let DlqAction::Redrive { reason, dry_run } = action;
     let plan = dlq::redrive::Plan { reason, dry_run };
     let s = dlq::redrive::run(config, secrets, &plan).await?;
-    let verb = if dry_run { "would re-submit" } else { "re-submitted" };
+    let verb = if dry_run {
+        "would re-submit"
+    } else {
+        "re-submitted"
+    };
     println!(
         "read {} DLQ records; {verb} {} ({} other reason, {} not re-drivable)",
         s.read,

@@ -5,25 +5,21 @@
 
 mod support;
 
-use std::process::Output;
-
 use support::db::{start_pg, Db};
-use support::shopstream;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use support::{output_text as text, shopstream};
 
 #[test]
 fn bad_replay_arguments_exit_2() {
     for args in [
         vec!["replay"],
         vec!["replay", "--from", "yesterday"],
-        vec!["replay", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"],
+        vec![
+            "replay",
+            "--from",
+            "2026-01-02T00:00:00Z",
+            "--to",
+            "2026-01-01T00:00:00Z",
+        ],
         vec!["replay", "--from", "0", "--schema", "shadow; drop table x"],
         vec!["replay", "--from", "0", "--run", "Bad.Run"],
         vec!["replay", "--from", "0", "--target", "elsewhere"],
@@ -41,8 +37,9 @@ async fn replay_diff_exits_1_on_a_difference() {
     let db = Db::connect(&pg).await;
     // The sink's migrations in both schemas, as a live run and a shadow replay leave them.
     for schema in ["public", "shadow"] {
-        let conn = shopstream::sink::schema::with_search_path(&pg.connection_string("shop"), schema)
-            .unwrap();
+        let conn =
+            shopstream::sink::schema::with_search_path(&pg.connection_string("shop"), schema)
+                .unwrap();
         db.client
             .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await
@@ -80,6 +77,9 @@ async fn replay_diff_exits_1_on_a_difference() {
     let o = diff();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
-    assert!(t.contains("only_live=1") && t.contains("differing=1"), "{t}");
+    assert!(
+        t.contains("only_live=1") && t.contains("differing=1"),
+        "{t}"
+    );
     assert!(t.contains("2 rows differ between public and shadow"), "{t}");
 }

@@ -13,29 +13,16 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shopstream::config::{Config, Guarantee, Secrets};
+use shopstream::config::{Guarantee, Secrets};
 use shopstream::dlq::redrive::{self, Plan};
 use shopstream::generator;
 use shopstream::quality::reason::FUTURE_TIMESTAMP;
-use shopstream::runtime::app::{self, Pipeline, PipelineOptions};
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::expected;
+use support::pipeline::{mock_config, start};
 
-const COUNT: u64 = 800;
-
-async fn start(config: &Config, conn: &str) -> Pipeline {
-    app::start(
-        config,
-        &Secrets::default(),
-        PipelineOptions {
-            sink_pg: Some(conn.to_string()),
-            engine: config.engine.clone(),
-        },
-    )
-    .await
-    .unwrap()
-}
+const COUNT: u64 = 1500;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redriven_dlq_records_are_processed_exactly_once() {
@@ -65,14 +52,9 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
         .await
         .unwrap();
     let (valid, invalid) = expected(dir.path());
-    assert!(valid.len() > 20, "{} valid transactions", valid.len());
+    assert!(valid.len() > 10, "{} valid transactions", valid.len());
 
-    let mut config = Config::default();
-    config.kafka.bootstrap_servers = k.bootstrap();
-    config
-        .kafka
-        .properties
-        .insert("session.timeout.ms".into(), "6000".into());
+    let mut config = mock_config(&k.bootstrap());
     config.processing.guarantee = Guarantee::AtLeastOnce;
     let db = Db::connect(&pg).await;
 
@@ -98,30 +80,49 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
         reason: Some(FUTURE_TIMESTAMP.into()),
         dry_run,
     };
-    let dry = redrive::run(&config, &Secrets::default(), &plan(true)).await.unwrap();
+    let dry = redrive::run(&config, &Secrets::default(), &plan(true))
+        .await
+        .unwrap();
     assert_eq!(dry.submitted_total() as usize, in_dlq, "{dry:?}");
-    let first = redrive::run(&config, &Secrets::default(), &plan(false)).await.unwrap();
+    let first = redrive::run(&config, &Secrets::default(), &plan(false))
+        .await
+        .unwrap();
     eprintln!("redrive: {first:?}");
-    assert_eq!(first.submitted_total() as usize, in_dlq, "the dry run submitted nothing");
+    assert_eq!(
+        first.submitted_total() as usize,
+        in_dlq,
+        "the dry run submitted nothing"
+    );
 
     // The records that are invalid for another reason are rejected again, for that reason.
     let pipeline = start(&config, &conn).await;
-    db.wait_for(valid.len(), in_dlq + invalid, None, Duration::from_secs(120))
-        .await;
+    db.wait_for(
+        valid.len(),
+        in_dlq + invalid,
+        None,
+        Duration::from_secs(120),
+    )
+    .await;
     let (stage1, _) = pipeline.drain().await.unwrap();
     assert_eq!(
         stage1.consumed as usize, in_dlq,
         "the restarted pipeline read the re-submitted records only"
     );
     let other = "SELECT count(*) FROM dq_rejects WHERE reason <> 'future_timestamp'";
-    assert_eq!(db.count(other).await, invalid, "rejected again for their own reason");
+    assert_eq!(
+        db.count(other).await,
+        invalid,
+        "rejected again for their own reason"
+    );
     assert_eq!(db.order_ids().await, valid);
     assert_eq!(
         db.count("SELECT count(*) FROM fact_orders").await,
         valid.len()
     );
 
-    let second = redrive::run(&config, &Secrets::default(), &plan(false)).await.unwrap();
+    let second = redrive::run(&config, &Secrets::default(), &plan(false))
+        .await
+        .unwrap();
     assert_eq!(second.submitted_total(), 0, "{second:?}");
     // Read: only what was rejected again after the first redrive (its whole range is
     // committed): the re-submitted records that are invalid for another reason.

@@ -11,15 +11,15 @@ mod support;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use shopstream::config::{Config, Secrets};
+use shopstream::config::Secrets;
 use shopstream::generator;
 use shopstream::replay::{self, time_index::ScanTimeIndex, Plan, Target};
-use shopstream::runtime::app::{self, PipelineOptions};
 use shopstream::runtime::topology::Topology;
 use shopstream::runtime::{client, topics};
 use support::db::{dump, generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::expected;
+use support::pipeline::{mock_config, start};
 
 const START_A: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const START_B: i64 = START_A + 30 * 86_400_000;
@@ -77,22 +77,8 @@ async fn replay_of_a_range_equals_live_and_is_idempotent() {
     let (valid, invalid) = expected(dir_a.path());
     assert_eq!(invalid, 0);
 
-    let mut config = Config::default();
-    config.kafka.bootstrap_servers = bootstrap.clone();
-    config
-        .kafka
-        .properties
-        .insert("session.timeout.ms".into(), "6000".into());
-    let pipeline = app::start(
-        &config,
-        &Secrets::default(),
-        PipelineOptions {
-            sink_pg: Some(conn.clone()),
-            engine: config.engine.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let config = mock_config(&bootstrap);
+    let pipeline = start(&config, &conn).await;
     let db = Db::connect(&pg).await;
     db.wait_for(valid.len(), invalid, None, Duration::from_secs(120))
         .await;
@@ -107,7 +93,11 @@ async fn replay_of_a_range_equals_live_and_is_idempotent() {
         .unwrap();
     let before = dump(&db.client, "public").await;
     let rows: usize = before.values().map(Vec::len).sum();
-    eprintln!("live run: {} records consumed, {rows} rows in {} tables", live.consumed, before.len());
+    eprintln!(
+        "live run: {} records consumed, {rows} rows in {} tables",
+        live.consumed,
+        before.len()
+    );
 
     let base = client::base_config(&config.kafka, &Secrets::default());
     let plan = |run: &str, target| Plan {
@@ -122,14 +112,21 @@ async fn replay_of_a_range_equals_live_and_is_idempotent() {
     let index = || Box::new(ScanTimeIndex { base: base.clone() });
 
     // Shadow: identical tables.
-    let shadow = replay::run(&config, &Secrets::default(), &plan("s1", Target::Shadow), index())
-        .await
-        .unwrap();
+    let shadow = replay::run(
+        &config,
+        &Secrets::default(),
+        &plan("s1", Target::Shadow),
+        index(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         shadow.consumed, live.consumed,
         "the replay read exactly batch A (B is past --to)"
     );
-    let diff = replay::diff::diff(&db.client, "public", "shadow").await.unwrap();
+    let diff = replay::diff::diff(&db.client, "public", "shadow")
+        .await
+        .unwrap();
     let compared: i64 = diff.iter().map(|t| t.live_rows).sum();
     for t in &diff {
         eprintln!("{t}");
@@ -137,14 +134,22 @@ async fn replay_of_a_range_equals_live_and_is_idempotent() {
     let differences: i64 = diff.iter().map(|t| t.differences()).sum();
     assert_eq!(differences, 0, "shadow differs from live");
     assert_eq!(compared as usize, rows, "every live row was compared");
-    eprintln!("shadow replay: {compared} rows in {} tables compared, 0 differences", diff.len());
+    eprintln!(
+        "shadow replay: {compared} rows in {} tables compared, 0 differences",
+        diff.len()
+    );
     assert_eq!(dump(&db.client, "shadow").await, before);
 
     // Live target, twice: nothing changes.
     for run in ["l1", "l2"] {
-        let s = replay::run(&config, &Secrets::default(), &plan(run, Target::Live), index())
-            .await
-            .unwrap();
+        let s = replay::run(
+            &config,
+            &Secrets::default(),
+            &plan(run, Target::Live),
+            index(),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.consumed, live.consumed);
         let after = dump(&db.client, "public").await;
         for (table, rows) in &before {
@@ -157,6 +162,9 @@ async fn replay_of_a_range_equals_live_and_is_idempotent() {
             );
         }
         assert_eq!(after, before, "replay {run} changed the live tables");
-        eprintln!("live replay {run}: {} rows written, tables unchanged", s.sink_rows);
+        eprintln!(
+            "live replay {run}: {} rows written, tables unchanged",
+            s.sink_rows
+        );
     }
 }

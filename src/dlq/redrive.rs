@@ -26,7 +26,7 @@ use crate::codec::subjects::{DLQ, EVENTS, TRANSACTIONS};
 use crate::codec::InputDecoder;
 use crate::config::{Config, Secrets};
 use crate::model::DlqRecord;
-use crate::runtime::{app, client, producer, txn};
+use crate::runtime::{app, client, producer, topics, txn};
 
 /// Base consumer group of redrives.
 pub const GROUP: &str = "shopstream-dlq-redrive";
@@ -82,18 +82,13 @@ pub async fn run(config: &Config, secrets: &Secrets, plan: &Plan) -> Result<Summ
         group(plan.reason.as_deref())
     );
     let (plan, handle) = (plan.clone(), Handle::current());
-    tokio::task::spawn_blocking(move || redrive(&base, &decoder, &plan, &txn_id, &handle))
-        .await?
+    tokio::task::spawn_blocking(move || redrive(&base, &decoder, &plan, &txn_id, &handle)).await?
 }
 
 /// Where each DLQ partition starts (the group's committed offset) and ends (the high
 /// watermark now).
 fn ranges(c: &BaseConsumer) -> Result<Vec<(i32, i64, i64)>> {
-    let md = c
-        .fetch_metadata(Some(DLQ), Duration::from_secs(15))
-        .with_context(|| format!("metadata of {DLQ}"))?;
-    let n = md.topics().first().map_or(0, |t| t.partitions().len() as i32);
-    anyhow::ensure!(n > 0, "topic {DLQ} does not exist");
+    let n = topics::partition_count(c, DLQ)?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..n {
         tpl.add_partition(DLQ, p);
@@ -174,7 +169,7 @@ fn redrive(
         };
         let m = m.context("reading the DLQ")?;
         let (p, offset) = (m.partition(), m.offset());
-        if open.get(&p).is_none_or(|&end| offset >= end) {
+        if !open.get(&p).is_some_and(|&end| offset < end) {
             continue; // past the end this redrive took on
         }
         if open.get(&p).is_some_and(|&end| offset + 1 >= end) {

@@ -118,12 +118,18 @@ pub async fn diff(client: &Client, live: &str, shadow: &str) -> Result<Vec<Table
         if !(in_live && in_shadow) {
             d.only_live = d.live_rows;
             d.only_shadow = d.shadow_rows;
-            d.examples.push(format!("table missing in {}", if in_live { shadow } else { live }));
+            d.examples.push(format!(
+                "table missing in {}",
+                if in_live { shadow } else { live }
+            ));
             out.push(d);
             continue;
         }
         let key = primary_key(client, live, t).await?;
-        ensure!(!key.is_empty(), "table {t} has no primary key to compare on");
+        ensure!(
+            !key.is_empty(),
+            "table {t} has no primary key to compare on"
+        );
         let on = key
             .iter()
             .map(|c| Ok(format!("l.{0} = s.{0}", quote(c)?)))
@@ -135,9 +141,7 @@ pub async fn diff(client: &Client, live: &str, shadow: &str) -> Result<Vec<Table
             .collect::<Result<Vec<_>>>()?
             .join(", ");
         let missing = |a: &str, b: &str| {
-            format!(
-                "FROM {a}.{qt} l WHERE NOT EXISTS (SELECT 1 FROM {b}.{qt} s WHERE {on})"
-            )
+            format!("FROM {a}.{qt} l WHERE NOT EXISTS (SELECT 1 FROM {b}.{qt} s WHERE {on})")
         };
         let only_live = missing(&ql, &qs);
         // `missing` names the outer table l: swap the roles for rows only in shadow.
@@ -160,7 +164,8 @@ pub async fn diff(client: &Client, live: &str, shadow: &str) -> Result<Vec<Table
                 "SELECT json_build_object({key_json})::text FROM (SELECT l.* {from} LIMIT 3) x"
             );
             for r in client.query(&sql, &[]).await? {
-                d.examples.push(format!("{label}: {}", r.get::<_, String>(0)));
+                d.examples
+                    .push(format!("{label}: {}", r.get::<_, String>(0)));
             }
         }
         out.push(d);

@@ -87,11 +87,7 @@ pub fn resolve(
     let c: BaseConsumer = base.create()?;
     let mut ranges = Vec::new();
     for topic in [TRANSACTIONS, EVENTS] {
-        let md = c
-            .fetch_metadata(Some(topic), Duration::from_secs(15))
-            .with_context(|| format!("metadata of {topic}"))?;
-        let n = md.topics().first().map_or(0, |t| t.partitions().len() as i32);
-        ensure!(n > 0, "input topic {topic} does not exist");
+        let n = topics::partition_count(&c, topic)?;
         let starts = index.offsets_for_time(topic, n, from)?;
         let ends = match to {
             Some(to) => index.offsets_for_time(topic, n, to)?,
@@ -155,15 +151,18 @@ pub async fn run(
         Target::Live => live_conn,
         Target::Shadow => {
             schema::validate(&plan.schema)?;
-            ensure!(plan.schema != schema::LIVE, "the shadow schema cannot be the live one");
+            ensure!(
+                plan.schema != schema::LIVE,
+                "the shadow schema cannot be the live one"
+            );
             let client = crate::sink::consumer::connect_plain(&live_conn).await?;
             schema::ensure(&client, &plan.schema).await?;
             schema::with_search_path(&live_conn, &plan.schema)?
         }
     };
     let (b, from, to) = (base.clone(), plan.from, plan.to);
-    let ranges = tokio::task::spawn_blocking(move || resolve(&b, index.as_ref(), from, to))
-        .await??;
+    let ranges =
+        tokio::task::spawn_blocking(move || resolve(&b, index.as_ref(), from, to)).await??;
     let tasks = ranges.iter().filter(|r| r.0 == TRANSACTIONS).count() as i32;
     if plan.create_topics {
         let defs = topology.own_topics(&topics::parse(topics::BUILTIN, Some(tasks))?);
@@ -204,7 +203,11 @@ pub async fn run(
         pipeline.drain().await?
     };
     if interrupted {
-        bail!("replay {} interrupted; run it again with --run {} to resume", plan.run, plan.run);
+        bail!(
+            "replay {} interrupted; run it again with --run {} to resume",
+            plan.run,
+            plan.run
+        );
     }
     Ok(Summary {
         ranges,

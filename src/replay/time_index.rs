@@ -45,14 +45,16 @@ impl TimeIndex for BrokerTimeIndex {
             .offsets_for_times(tpl, TIMEOUT)
             .with_context(|| format!("offsetsForTimes on {topic}"))?;
         (0..partitions)
-            .map(|p| match found.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) if o >= 0 => Ok(o),
-                // -1 / End: no record at or after ts.
-                _ => Ok(c
-                    .fetch_watermarks(topic, p, TIMEOUT)
-                    .with_context(|| format!("watermarks of {topic}/{p}"))?
-                    .1),
-            })
+            .map(
+                |p| match found.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) if o >= 0 => Ok(o),
+                    // -1 / End: no record at or after ts.
+                    _ => Ok(c
+                        .fetch_watermarks(topic, p, TIMEOUT)
+                        .with_context(|| format!("watermarks of {topic}/{p}"))?
+                        .1),
+                },
+            )
             .collect()
     }
 }

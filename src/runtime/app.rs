@@ -6,18 +6,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use anyhow::{ensure, Result};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::ClientConfig;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::backpressure::{Backpressure, SinkLag};
 use super::bounds::Bounds;
-use super::topology::Topology;
 use super::catalog::Catalog;
 use super::stage1::{Stage1, Stage1Progress, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
+use super::topology::Topology;
 use super::{client, processor, producer};
 use crate::codec::subjects::{DLQ, EVENTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS};
 use crate::codec::{DecodeLimits, InputDecoder, OutputEncoder};
@@ -76,19 +76,7 @@ pub fn pg_connection_string(config: &Config, secrets: &Secrets) -> String {
 }
 
 fn partitions(base: &ClientConfig, topic: &str) -> Result<i32> {
-    let c: BaseConsumer = base.create()?;
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(15))
-        .with_context(|| format!("metadata of {topic} (is the broker reachable?)"))?;
-    let n = md
-        .topics()
-        .first()
-        .map_or(0, |t| t.partitions().len() as i32);
-    ensure!(
-        n > 0,
-        "topic {topic} does not exist (run `shopstream topics create`)"
-    );
-    Ok(n)
+    super::topics::partition_count(&base.create::<BaseConsumer>()?, topic)
 }
 
 /// The configured wire format's decoder of records and encoder of outputs.

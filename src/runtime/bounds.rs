@@ -53,13 +53,15 @@ impl Bounds {
     /// of processed records, so a rewind after an aborted transaction re-opens the
     /// partitions it moved back.
     pub fn finished(&self, positions: &TopicPartitionList) -> bool {
-        self.ranges.iter().all(|((topic, partition), &(start, end))| {
-            start >= end
-                || matches!(
-                    positions.find_partition(topic, *partition).map(|e| e.offset()),
-                    Some(Offset::Offset(pos)) if pos >= end
-                )
-        })
+        self.ranges
+            .iter()
+            .all(|((topic, partition), &(start, end))| {
+                start >= end
+                    || matches!(
+                        positions.find_partition(topic, *partition).map(|e| e.offset()),
+                        Some(Offset::Offset(pos)) if pos >= end
+                    )
+            })
     }
 
     /// The (topic, partition, start, end) ranges.

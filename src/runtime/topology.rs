@@ -38,9 +38,7 @@ impl Topology {
         let ok = !run.is_empty()
             && run.len() <= 48
             && run.bytes().enumerate().all(|(i, b)| {
-                b.is_ascii_lowercase()
-                    || b.is_ascii_digit()
-                    || (i > 0 && (b == b'_' || b == b'-'))
+                b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'_' || b == b'-'))
             });
         ensure!(
             ok,
@@ -117,10 +115,7 @@ impl Topology {
 
     /// The topic definitions this lineage needs besides the inputs: every non-input topic
     /// of `defs` (topics/topics.toml) renamed into the lineage, partitions kept.
-    pub fn own_topics(
-        &self,
-        defs: &[super::topics::TopicDef],
-    ) -> Vec<super::topics::TopicDef> {
+    pub fn own_topics(&self, defs: &[super::topics::TopicDef]) -> Vec<super::topics::TopicDef> {
         defs.iter()
             .filter(|d| !Self::is_input(&d.name))
             .map(|d| super::topics::TopicDef {
@@ -147,10 +142,16 @@ mod tests {
     #[test]
     fn replay_names_live_in_their_own_namespace_and_map_back() {
         let t = Topology::replay("r1").unwrap();
-        assert_eq!(t.topic("shop.orders.enriched"), "shop.replay.r1.orders.enriched");
+        assert_eq!(
+            t.topic("shop.orders.enriched"),
+            "shop.replay.r1.orders.enriched"
+        );
         assert_eq!(t.topic(CHANGELOG), "shop.replay.r1.state-changelog");
         assert_eq!(t.kpi_prefix(), "shop.replay.r1.kpi.");
-        assert_eq!(t.canonical("shop.replay.r1.kpi.revenue"), "shop.kpi.revenue");
+        assert_eq!(
+            t.canonical("shop.replay.r1.kpi.revenue"),
+            "shop.kpi.revenue"
+        );
         assert_eq!(t.canonical("shop.products"), "shop.products");
         assert_eq!(t.group(GROUP), "shopstream-replay-r1");
         assert_eq!(t.group(SINK_GROUP), "shopstream-replay-r1-sink");

@@ -14,9 +14,10 @@ pub fn validate(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && !name.starts_with("pg_")
-        && name.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit())
-        });
+        && name
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()));
     ensure!(
         ok,
         "invalid schema name {name:?}: use 1-63 characters of a-z, 0-9 and '_', starting with a letter or '_', not pg_*"
@@ -81,8 +82,8 @@ mod tests {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
         assert_eq!(quote("shadow").unwrap(), "\"shadow\"");
-        assert!(
-            with_search_path("host=h", "shadow").unwrap().ends_with("options='-c search_path=shadow'")
-        );
+        assert!(with_search_path("host=h", "shadow")
+            .unwrap()
+            .ends_with("options='-c search_path=shadow'"));
     }
 }

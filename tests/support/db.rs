@@ -126,9 +126,14 @@ pub async fn dump(
     let mut out = std::collections::BTreeMap::new();
     for t in tables {
         // Identifiers from the catalog of our own migrations: plain lower-case names.
-        assert!(t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+        assert!(t
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
         let rows = client
-            .query(&format!("SELECT x::text FROM \"{schema}\".\"{t}\" x ORDER BY 1"), &[])
+            .query(
+                &format!("SELECT x::text FROM \"{schema}\".\"{t}\" x ORDER BY 1"),
+                &[],
+            )
             .await
             .unwrap()
             .iter()

@@ -168,3 +168,40 @@ async fn replay_of_a_range_equals_live_and_is_idempotent() {
         );
     }
 }
+
+/// The time lookup on out-of-order timestamps: the first offset at or after the time, in
+/// log order, as offsetsForTimes defines it; the end when no record is that late. What the
+/// mock's own ListOffsets answers is printed, not relied on (it has no time index).
+#[test]
+fn scan_time_index_finds_the_first_offset_at_or_after_a_time() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use shopstream::replay::time_index::{BrokerTimeIndex, TimeIndex};
+    let k = MockKafka::empty();
+    k.cluster.create_topic("t", 1, 1).unwrap();
+    let base = client::base_config(&mock_config(&k.bootstrap()).kafka, &Secrets::default());
+    let producer: BaseProducer = base.create().unwrap();
+    for ts in [10_000, 20_000, 5_000, 30_000] {
+        producer
+            .send(
+                BaseRecord::<[u8], [u8]>::to("t")
+                    .payload(b"x")
+                    .partition(0)
+                    .timestamp(ts),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let scan = ScanTimeIndex { base: base.clone() };
+    for (ts, offset) in [(0, 0), (10_000, 0), (15_000, 1), (25_000, 3), (31_000, 4)] {
+        assert_eq!(
+            scan.offsets_for_time("t", 1, ts).unwrap(),
+            vec![offset],
+            "at {ts}"
+        );
+    }
+    let broker = BrokerTimeIndex { base };
+    eprintln!(
+        "mock ListOffsets by timestamp for 15000 (a time index would say 1): {:?}",
+        broker.offsets_for_time("t", 1, 15_000)
+    );
+}

@@ -432,6 +432,12 @@ async fn replay_cmd(cmd: ReplayCmd, config: &Config, secrets: &Secrets) -> Resul
     };
     shopstream::runtime::topology::Topology::replay(&plan.run).map_err(usage)?;
     shopstream::sink::schema::validate(&plan.schema).map_err(usage)?;
+    if plan.target == replay::Target::Shadow && plan.schema == shopstream::sink::schema::LIVE {
+        return Err(Failure::Usage(format!(
+            "--schema {} is the live schema: pick another for a shadow replay",
+            plan.schema
+        )));
+    }
     if plan.to.is_some_and(|to| to <= plan.from) {
         return Err(Failure::Usage("--to must be after --from".into()));
     }
@@ -479,6 +485,9 @@ async fn replay_diff(
 
 async fn dlq_cmd(action: DlqAction, config: &Config, secrets: &Secrets) -> Result<(), Failure> {
     let DlqAction::Redrive { reason, dry_run } = action;
+    if let Some(r) = &reason {
+        dlq::redrive::validate_reason(r).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    }
     let plan = dlq::redrive::Plan { reason, dry_run };
     let s = dlq::redrive::run(config, secrets, &plan).await?;
     let verb = if dry_run {

@@ -24,7 +24,9 @@ fn bad_replay_arguments_exit_2() {
         vec!["replay", "--from", "0", "--run", "Bad.Run"],
         vec!["replay", "--from", "0", "--target", "elsewhere"],
         vec!["replay", "diff", "--schema", "Shadow"],
+        vec!["replay", "--from", "0", "--schema", "public"],
         vec!["dlq", "redrive", "--bogus"],
+        vec!["dlq", "redrive", "--reason", "Future Timestamp"],
     ] {
         let o = shopstream().args(&args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));

@@ -63,6 +63,20 @@ impl Summary {
     }
 }
 
+/// Checks a `--reason` filter: reasons are snake_case names (they become part of the
+/// group and transactional id).
+pub fn validate_reason(reason: &str) -> Result<()> {
+    anyhow::ensure!(
+        !reason.is_empty()
+            && reason.len() <= 64
+            && reason
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "invalid --reason {reason:?}: DLQ reasons are snake_case, e.g. future_timestamp"
+    );
+    Ok(())
+}
+
 /// The consumer group (and cursor) of a redrive with `reason`.
 pub fn group(reason: Option<&str>) -> String {
     match reason {

@@ -208,3 +208,28 @@ impl Task {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{EngineConfig, RestorePoint, Task, TopicPartition};
+
+    #[test]
+    fn a_task_without_state_starts_at_the_committed_offsets() {
+        let inputs = vec![TopicPartition::new("a", 0), TopicPartition::new("b", 0)];
+        let point = RestorePoint {
+            offsets: vec![(inputs[0].clone(), 120)],
+            flush_seq: None,
+        };
+        let task = Task::restore(
+            EngineConfig::default(),
+            inputs.clone(),
+            std::iter::empty(),
+            &point,
+        )
+        .unwrap();
+        assert_eq!(
+            task.next_offsets(),
+            vec![(inputs[0].clone(), 120), (inputs[1].clone(), 0)]
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! The `shopstream` command line: `run | demo | generate | replay | topics | schemas`.
+//! The `shopstream` command line: `run | demo | generate | replay | dlq | topics | schemas`.
 //!
 //! Parses arguments with clap, loads the layered configuration (defaults, TOML file,
 //! `SHOPSTREAM_*` environment, secrets from the environment or `.env`), sets up logging and

@@ -162,6 +162,7 @@ fn redrive(
     let mut at_txn_start = summary.clone();
     let mut in_txn = 0usize;
     while !open.is_empty() || in_txn > 0 {
+        close_reached(&consumer, &mut open);
         let batch_full = in_txn >= BATCH;
         if open.is_empty() || batch_full {
             if let Some(p) = &producer {
@@ -267,6 +268,20 @@ fn commit<P: Producer<producer::DeliveryContext>>(
             .context("committing the DLQ offsets")?;
     }
     Ok(outcome)
+}
+
+/// Closes the partitions whose position has reached their end. By position, not only by
+/// the last record seen: the end may be a transaction marker (stage 1 writes the DLQ in
+/// transactions), which the consumer passes without returning a record.
+fn close_reached(consumer: &BaseConsumer, open: &mut BTreeMap<i32, i64>) {
+    if let Ok(positions) = consumer.position() {
+        open.retain(|p, end| {
+            !matches!(
+                positions.find_partition(DLQ, *p).map(|e| e.offset()),
+                Some(Offset::Offset(o)) if o >= *end
+            )
+        });
+    }
 }
 
 /// After an abort: every partition not yet past its end is open again.

@@ -9,6 +9,17 @@ mod support;
 use support::db::{start_pg, Db};
 use support::{output_text as text, shopstream};
 
+/// The binary, configured for database `shop` of `pg`.
+fn shopstream_on(pg: &support::EmbeddedPostgres) -> std::process::Command {
+    let mut c = shopstream();
+    c.env("SHOPSTREAM_POSTGRES__PORT", pg.port().to_string())
+        .env("SHOPSTREAM_POSTGRES__HOST", "127.0.0.1")
+        .env("SHOPSTREAM_POSTGRES__USER", "shop")
+        .env("SHOPSTREAM_POSTGRES__DBNAME", "shop")
+        .env("SHOPSTREAM_POSTGRES__SSLMODE", "disable");
+    c
+}
+
 #[test]
 fn bad_replay_arguments_exit_2() {
     for args in [
@@ -56,13 +67,8 @@ async fn replay_diff_exits_1_on_a_difference() {
             .unwrap();
     }
     let diff = || {
-        shopstream()
+        shopstream_on(&pg)
             .args(["replay", "diff"])
-            .env("SHOPSTREAM_POSTGRES__PORT", pg.port().to_string())
-            .env("SHOPSTREAM_POSTGRES__HOST", "127.0.0.1")
-            .env("SHOPSTREAM_POSTGRES__USER", "shop")
-            .env("SHOPSTREAM_POSTGRES__DBNAME", "shop")
-            .env("SHOPSTREAM_POSTGRES__SSLMODE", "disable")
             .output()
             .unwrap()
     };
@@ -117,14 +123,9 @@ fn replay_and_redrive_commands_run_on_the_mock() {
     );
     shopstream::generator::run(&args, &std::sync::atomic::AtomicBool::new(false)).unwrap();
     let run = |args: &[&str]| {
-        shopstream()
+        shopstream_on(&pg)
             .args(args)
             .env("SHOPSTREAM_KAFKA__BOOTSTRAP_SERVERS", k.bootstrap())
-            .env("SHOPSTREAM_POSTGRES__PORT", pg.port().to_string())
-            .env("SHOPSTREAM_POSTGRES__HOST", "127.0.0.1")
-            .env("SHOPSTREAM_POSTGRES__USER", "shop")
-            .env("SHOPSTREAM_POSTGRES__DBNAME", "shop")
-            .env("SHOPSTREAM_POSTGRES__SSLMODE", "disable")
             .output()
             .unwrap()
     };

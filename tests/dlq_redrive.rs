@@ -17,12 +17,23 @@ use shopstream::config::{Guarantee, Secrets};
 use shopstream::dlq::redrive::{self, Plan};
 use shopstream::generator;
 use shopstream::quality::reason::FUTURE_TIMESTAMP;
+use shopstream::runtime::app::Pipeline;
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::expected;
 use support::pipeline::{mock_config, start};
 
 const COUNT: u64 = 1500;
+
+/// Waits until stage 1 has committed `n` input records (two minutes at most).
+async fn wait_committed(pipeline: &Pipeline, n: u64) {
+    let started = Instant::now();
+    while pipeline.stage1_progress().committed.load(Ordering::Relaxed) < n
+        && started.elapsed() < Duration::from_secs(120)
+    {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redriven_dlq_records_are_processed_exactly_once() {
@@ -60,12 +71,7 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
 
     // Before the fix: everything is rejected.
     let pipeline = start(&config, &conn).await;
-    let started = Instant::now();
-    while pipeline.stage1_progress().committed.load(Ordering::Relaxed) < COUNT
-        && started.elapsed() < Duration::from_secs(120)
-    {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_committed(&pipeline, COUNT).await;
     db.wait_for(0, COUNT as usize, None, Duration::from_secs(60))
         .await;
     pipeline.drain().await.unwrap();
@@ -96,6 +102,7 @@ async fn redriven_dlq_records_are_processed_exactly_once() {
 
     // The records that are invalid for another reason are rejected again, for that reason.
     let pipeline = start(&config, &conn).await;
+    wait_committed(&pipeline, first.submitted_total()).await;
     db.wait_for(
         valid.len(),
         in_dlq + invalid,

@@ -1,9 +1,10 @@
-//! The `shopstream` command line: `run | demo | generate | replay | topics | schemas`.
+//! The `shopstream` command line: `run | demo | generate | replay | dlq | topics | schemas`.
 //!
 //! Parses arguments with clap, loads the layered configuration (defaults, TOML file,
 //! `SHOPSTREAM_*` environment, secrets from the environment or `.env`), sets up logging and
 //! dispatches to the component that implements each subcommand. Exit codes: 0 success,
-//! 1 failure at run time, 2 bad usage or configuration, 3 a subcommand not built yet.
+//! 1 failure at run time (or differences found by `replay diff`), 2 bad usage or
+//! configuration.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,8 +14,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use shopstream::codec::admin;
 use shopstream::config::{Config, LogFormat, Secrets};
+use shopstream::generator::args::parse_start;
 use shopstream::generator::{self, GenerateArgs};
 use shopstream::runtime::{client, topics};
+use shopstream::{dlq, replay};
 
 /// The process allocator is mimalloc. With glibc's malloc, the few dozen small allocations
 /// every decoded record is made of are paid for again when they are freed: the next large
@@ -55,8 +58,15 @@ enum Command {
     Demo(shopstream::demo::DemoArgs),
     /// Produce a synthetic shop (catalog, sessions, transactions, faults) to Kafka.
     Generate(Box<GenerateArgs>),
-    /// Reprocess a time range of the inputs under its own group and transactional id.
-    Replay,
+    /// Reprocess a time range of the inputs under its own groups, transactional ids and
+    /// output topics (`shop.replay.<run>.*`), into the live tables (idempotently) or into
+    /// a shadow schema; `replay diff` compares shadow with live.
+    Replay(Box<ReplayCmd>),
+    /// Operate on the dead-letter queue (shop.dlq).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Manage the topics defined in topics/topics.toml.
     Topics {
         #[command(subcommand)]
@@ -66,6 +76,66 @@ enum Command {
     Schemas {
         #[command(subcommand)]
         action: SchemasAction,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct ReplayCmd {
+    #[command(subcommand)]
+    action: Option<ReplayAction>,
+    /// Start: each input partition starts at its first record at or after this time
+    /// (RFC 3339 or epoch milliseconds; looked up like offsetsForTimes).
+    #[arg(long, required = true, value_parser = parse_start)]
+    from: Option<i64>,
+    /// End: each partition stops before its first record at or after this time
+    /// (default: the end of the partitions when the replay starts).
+    #[arg(long, value_parser = parse_start)]
+    to: Option<i64>,
+    /// Where the replay's sink writes.
+    #[arg(long, value_enum, default_value_t = replay::Target::Shadow)]
+    target: replay::Target,
+    /// PostgreSQL schema of the shadow tables.
+    #[arg(long, default_value = "shadow")]
+    schema: String,
+    /// Run id (names groups, transactional ids and `shop.replay.<run>.*` topics); reuse
+    /// it to resume an interrupted replay. Default: `r<epoch ms>`.
+    #[arg(long)]
+    run: Option<String>,
+    /// How times become offsets: the broker's time index, or scanning record timestamps.
+    #[arg(long, value_enum, default_value_t = replay::TimeLookup::Broker)]
+    time_index: replay::TimeLookup,
+    /// Do not create the replay's topics (they exist already).
+    #[arg(long)]
+    no_create_topics: bool,
+}
+
+#[derive(Subcommand)]
+enum ReplayAction {
+    /// Compare every result table of the shadow schema with the live one; exits 1 when
+    /// any row is only on one side or differs.
+    Diff {
+        /// Schema of the shadow tables.
+        #[arg(long, default_value = "shadow")]
+        schema: String,
+        /// Schema of the live tables.
+        #[arg(long, default_value = "public")]
+        live_schema: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Re-submit DLQ records to their source topic and partition, exactly once per record
+    /// (transactions with the DLQ offsets under group shopstream-dlq-redrive[.<reason>]).
+    Redrive {
+        /// Only records with this reason (e.g. future_timestamp); each filter keeps its
+        /// own cursor.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Report what would be re-submitted; produce and commit nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -106,7 +176,8 @@ enum SchemasAction {
 
 enum Failure {
     Usage(String),
-    NotBuilt(&'static str),
+    /// The command ran and found differences (`replay diff`): exit 1 with this message.
+    Different(String),
     Runtime(anyhow::Error),
 }
 
@@ -146,9 +217,9 @@ fn main() -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::from(2)
         }
-        Err(Failure::NotBuilt(what)) => {
-            eprintln!("error: `shopstream {what}` is not built yet");
-            ExitCode::from(3)
+        Err(Failure::Different(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(1)
         }
         Err(Failure::Runtime(e)) => {
             eprintln!("error: {e:#}");
@@ -181,7 +252,8 @@ async fn dispatch(cmd: Command, config: Config, secrets: Secrets) -> Result<(), 
         }
         Command::Demo(args) => Ok(shopstream::demo::run(args, config).await?),
         Command::Generate(args) => generate_cmd(*args, &config).await,
-        Command::Replay => Err(Failure::NotBuilt("replay")),
+        Command::Replay(cmd) => replay_cmd(*cmd, &config, &secrets).await,
+        Command::Dlq { action } => dlq_cmd(action, &config, &secrets).await,
         Command::Schemas { action } => schemas_cmd(action, &config).await,
         Command::Topics { action } => topics_cmd(action, &config, &secrets).await,
     }
@@ -334,6 +406,104 @@ async fn run_cmd(config: &Config, secrets: &Secrets) -> Result<(), Failure> {
     );
     if let Some(s) = sink {
         eprintln!("sink: {} records, {} rows", s.records, s.rows);
+    }
+    Ok(())
+}
+
+async fn replay_cmd(cmd: ReplayCmd, config: &Config, secrets: &Secrets) -> Result<(), Failure> {
+    if let Some(ReplayAction::Diff {
+        schema,
+        live_schema,
+    }) = cmd.action
+    {
+        return replay_diff(&schema, &live_schema, config, secrets).await;
+    }
+    let usage = |e: anyhow::Error| Failure::Usage(format!("{e:#}"));
+    let plan = replay::Plan {
+        run: cmd.run.unwrap_or_else(replay::default_run_id),
+        from: cmd
+            .from
+            .ok_or_else(|| Failure::Usage("--from is required".into()))?,
+        to: cmd.to,
+        target: cmd.target,
+        schema: cmd.schema,
+        pg_conn: shopstream::runtime::app::pg_connection_string(config, secrets),
+        create_topics: !cmd.no_create_topics,
+    };
+    shopstream::runtime::topology::Topology::replay(&plan.run).map_err(usage)?;
+    shopstream::sink::schema::validate(&plan.schema).map_err(usage)?;
+    if plan.target == replay::Target::Shadow && plan.schema == shopstream::sink::schema::LIVE {
+        return Err(Failure::Usage(format!(
+            "--schema {} is the live schema: pick another for a shadow replay",
+            plan.schema
+        )));
+    }
+    if plan.to.is_some_and(|to| to <= plan.from) {
+        return Err(Failure::Usage("--to must be after --from".into()));
+    }
+    let base = client::base_config(&config.kafka, secrets);
+    let index: Box<dyn replay::time_index::TimeIndex> = match cmd.time_index {
+        replay::TimeLookup::Broker => Box::new(replay::time_index::BrokerTimeIndex { base }),
+        replay::TimeLookup::Scan => Box::new(replay::time_index::ScanTimeIndex { base }),
+    };
+    let summary = replay::run(config, secrets, &plan, index).await?;
+    for (topic, p, start, end) in &summary.ranges {
+        println!("{topic}/{p}: offsets {start}..{end}");
+    }
+    println!(
+        "replay {}: {} records consumed, {} rows written ({:?} target)",
+        plan.run, summary.consumed, summary.sink_rows, plan.target
+    );
+    Ok(())
+}
+
+async fn replay_diff(
+    schema: &str,
+    live_schema: &str,
+    config: &Config,
+    secrets: &Secrets,
+) -> Result<(), Failure> {
+    for s in [schema, live_schema] {
+        shopstream::sink::schema::validate(s).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    }
+    let conn = shopstream::runtime::app::pg_connection_string(config, secrets);
+    let client = shopstream::sink::consumer::connect_plain(&conn).await?;
+    let tables = replay::diff::diff(&client, live_schema, schema).await?;
+    let mut differences = 0;
+    for t in &tables {
+        println!("{t}");
+        differences += t.differences();
+    }
+    if differences > 0 {
+        return Err(Failure::Different(format!(
+            "{differences} rows differ between {live_schema} and {schema}"
+        )));
+    }
+    println!("no differences between {live_schema} and {schema}");
+    Ok(())
+}
+
+async fn dlq_cmd(action: DlqAction, config: &Config, secrets: &Secrets) -> Result<(), Failure> {
+    let DlqAction::Redrive { reason, dry_run } = action;
+    if let Some(r) = &reason {
+        dlq::redrive::validate_reason(r).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    }
+    let plan = dlq::redrive::Plan { reason, dry_run };
+    let s = dlq::redrive::run(config, secrets, &plan).await?;
+    let verb = if dry_run {
+        "would re-submit"
+    } else {
+        "re-submitted"
+    };
+    println!(
+        "read {} DLQ records; {verb} {} ({} other reason, {} not re-drivable)",
+        s.read,
+        s.submitted_total(),
+        s.other_reason,
+        s.not_redrivable
+    );
+    for (reason, n) in &s.submitted {
+        println!("  {reason:<20} {n}");
     }
     Ok(())
 }

@@ -149,8 +149,21 @@ impl Task {
             .state
             .iter()
             .partition(|(k, _)| k.starts_with(state::SEGMENT_PREFIX.as_bytes()));
+        let mut positioned = false;
         for (key, value) in rest.into_iter().chain(segments) {
+            positioned |= key == state::META_POSITION;
             task.apply_entry(key, value)?;
+        }
+        if !positioned {
+            // No committed state, but committed offsets (a group whose offsets were set
+            // for a replay, or reset by kafka-consumer-groups): nothing was applied and
+            // processing starts at those offsets, so the first commit does not move the
+            // group back to the beginning.
+            for (tp, next) in task.inputs.iter().zip(task.applied.iter_mut()) {
+                if let Some((_, o)) = committed.offsets.iter().find(|(t, _)| t == tp) {
+                    *next = *o;
+                }
+            }
         }
         task.incarnation = Incarnation {
             epoch: compacted.next_epoch,
@@ -204,5 +217,30 @@ impl Task {
             return Err(StateError::bad_key(key).into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{EngineConfig, RestorePoint, Task, TopicPartition};
+
+    #[test]
+    fn a_task_without_state_starts_at_the_committed_offsets() {
+        let inputs = vec![TopicPartition::new("a", 0), TopicPartition::new("b", 0)];
+        let point = RestorePoint {
+            offsets: vec![(inputs[0].clone(), 120)],
+            flush_seq: None,
+        };
+        let task = Task::restore(
+            EngineConfig::default(),
+            inputs.clone(),
+            std::iter::empty(),
+            &point,
+        )
+        .unwrap();
+        assert_eq!(
+            task.next_offsets(),
+            vec![(inputs[0].clone(), 120), (inputs[1].clone(), 0)]
+        );
     }
 }

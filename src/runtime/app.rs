@@ -6,16 +6,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use anyhow::{ensure, Result};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::ClientConfig;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::backpressure::{Backpressure, SinkLag};
+use super::bounds::Bounds;
 use super::catalog::Catalog;
 use super::stage1::{Stage1, Stage1Progress, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
+use super::topology::Topology;
 use super::{client, processor, producer};
 use crate::codec::subjects::{
     DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS,
@@ -25,11 +27,7 @@ use crate::config::{Config, Guarantee, Secrets, WireFormat};
 use crate::engine::EngineConfig;
 use crate::sink::consumer::{self as sink, SinkControl, SinkSettings, SinkTotals};
 
-pub const PARTIALS: &str = "shop.internal.partials";
-pub const CHANGELOG: &str = "shopstream-state-changelog";
-pub const GROUP: &str = "shopstream";
-pub const MERGE_GROUP: &str = "shopstream-merge";
-pub const MERGE_CHANGELOG: &str = "shopstream-merge-changelog";
+pub use super::topology::{CHANGELOG, GROUP, MERGE_CHANGELOG, MERGE_GROUP, PARTIALS};
 
 /// A started pipeline; `stop` ends it cleanly.
 pub struct Pipeline {
@@ -47,6 +45,14 @@ pub struct PipelineOptions {
     /// PostgreSQL connection string for the sink; None runs no sink.
     pub sink_pg: Option<String>,
     pub engine: EngineConfig,
+}
+
+/// Which lineage to run, and where it ends: the live pipeline (the default) or a replay
+/// run in its own namespace, bounded per input partition.
+#[derive(Debug, Clone, Default)]
+pub struct Lineage {
+    pub topology: Topology,
+    pub bounds: Option<Bounds>,
 }
 
 /// The libpq key=value connection string for the configured database.
@@ -72,38 +78,44 @@ pub fn pg_connection_string(config: &Config, secrets: &Secrets) -> String {
 }
 
 fn partitions(base: &ClientConfig, topic: &str) -> Result<i32> {
-    let c: BaseConsumer = base.create()?;
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(15))
-        .with_context(|| format!("metadata of {topic} (is the broker reachable?)"))?;
-    let n = md
-        .topics()
-        .first()
-        .map_or(0, |t| t.partitions().len() as i32);
-    ensure!(
-        n > 0,
-        "topic {topic} does not exist (run `shopstream topics create`)"
-    );
-    Ok(n)
+    super::topics::partition_count(&base.create::<BaseConsumer>()?, topic)
 }
 
-/// Starts stage 1 (and the sink, if asked).
-pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) -> Result<Pipeline> {
-    let base = client::base_config(&config.kafka, secrets);
+/// The configured wire format's decoder of records and encoder of outputs.
+pub fn codecs(config: &Config) -> Result<(InputDecoder, OutputEncoder)> {
     let limits = DecodeLimits {
         max_record_bytes: config.processing.max_record_bytes,
         ..DecodeLimits::default()
     };
-    let (decoder, encoder) = match config.processing.format {
+    Ok(match config.processing.format {
         WireFormat::Json => (InputDecoder::json(limits), OutputEncoder::json()),
         WireFormat::Avro => (
             InputDecoder::avro(&config.registry.url, limits)?,
             OutputEncoder::avro(&config.registry.url, true)?,
         ),
-    };
+    })
+}
+
+/// Starts the live pipeline: stage 1, stage 2 (and the sink, if asked).
+pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) -> Result<Pipeline> {
+    start_lineage(config, secrets, opts, Lineage::default()).await
+}
+
+/// Starts the pipeline of `lineage`: its groups, transactional ids and output topics.
+pub async fn start_lineage(
+    config: &Config,
+    secrets: &Secrets,
+    opts: PipelineOptions,
+    lineage: Lineage,
+) -> Result<Pipeline> {
+    let Lineage { topology, bounds } = lineage;
+    let base = client::base_config(&config.kafka, secrets);
+    let (decoder, encoder) = codecs(config)?;
     let decoder = Arc::new(decoder);
     let encoder = Arc::new(encoder);
     let b = base.clone();
+    let (changelog, partials_topic) = (topology.topic(CHANGELOG), topology.topic(PARTIALS));
+    let (c, pt) = (changelog.clone(), partials_topic.clone());
     let (tasks, partials) = tokio::task::spawn_blocking(move || -> Result<_> {
         let tasks = partitions(&b, TRANSACTIONS)?;
         ensure!(
@@ -111,28 +123,29 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
             "{TRANSACTIONS} and {EVENTS} must have the same partition count"
         );
         ensure!(
-            partitions(&b, CHANGELOG)? == tasks,
-            "{CHANGELOG} must have as many partitions as {TRANSACTIONS}"
+            partitions(&b, &c)? == tasks,
+            "{c} must have as many partitions as {TRANSACTIONS}"
         );
-        Ok((tasks, partitions(&b, PARTIALS)?))
+        Ok((tasks, partitions(&b, &pt)?))
     })
     .await??;
     let stop_processor = Arc::new(AtomicBool::new(false));
     let handle = tokio::runtime::Handle::current();
     let eos = config.processing.guarantee == Guarantee::ExactlyOnce;
-    let txn_id = format!(
-        "{}-{}",
-        config.processing.transactional_id_prefix, config.processing.instance_id
+    let (prefix, instance) = (
+        &config.processing.transactional_id_prefix,
+        &config.processing.instance_id,
     );
+    let txn_id = topology.transactional_id(prefix, instance, "");
     let settings = Stage1Settings {
         transactions: TRANSACTIONS.into(),
         events: EVENTS.into(),
-        orders: ORDERS_ENRICHED.into(),
-        fraud_alerts: FRAUD_ALERTS.into(),
-        dlq: DLQ.into(),
-        late: LATE.into(),
-        partials: PARTIALS.into(),
-        changelog: CHANGELOG.into(),
+        orders: topology.topic(ORDERS_ENRICHED),
+        fraud_alerts: topology.topic(FRAUD_ALERTS),
+        dlq: topology.topic(DLQ),
+        late: topology.topic(LATE),
+        partials: partials_topic.clone(),
+        changelog,
         guarantee: config.processing.guarantee,
         engine: opts.engine.clone(),
         restore_timeout: Duration::from_secs(120),
@@ -150,6 +163,7 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
     let (b, d, enc) = (base.clone(), decoder.clone(), encoder.clone());
     let stage1_progress = Arc::new(Stage1Progress::default());
     let progress = stage1_progress.clone();
+    let group = topology.group(GROUP);
     let processor = std::thread::Builder::new()
         .name("stage1".into())
         .spawn(move || {
@@ -174,10 +188,11 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
                 tasks,
             );
             stage.progress = progress;
+            stage.bounds = bounds;
             let topics = [TRANSACTIONS.to_string(), EVENTS.to_string()];
             let backpressure = Backpressure::new("1", max_in_flight, sink_limit);
             let sub = processor::Subscription {
-                group: GROUP,
+                group: &group,
                 static_member: member.as_deref(),
                 topics: &topics,
             };
@@ -192,29 +207,33 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
         );
         let encoder = encoder.clone();
         let engine = settings_engine.clone();
-        let txn_id = format!(
-            "{}-{}-merge",
-            config.processing.transactional_id_prefix, config.processing.instance_id
+        let txn_id = topology.transactional_id(prefix, instance, "-merge");
+        let (merge_group, merge_changelog, kpi_prefix) = (
+            topology.group(MERGE_GROUP),
+            topology.topic(MERGE_CHANGELOG),
+            topology.kpi_prefix(),
         );
+        let partials_topic = partials_topic.clone();
         let member = config.processing.static_membership.then(|| txn_id.clone());
         std::thread::Builder::new()
             .name("stage2".into())
             .spawn(move || {
                 let producer = producer::create(&b, eos.then_some(txn_id.as_str()))?;
-                let stage = Stage2::new(
+                let mut stage = Stage2::new(
                     b.clone(),
                     producer,
                     encoder,
                     handle,
                     engine,
-                    PARTIALS.into(),
-                    MERGE_CHANGELOG.into(),
+                    partials_topic.clone(),
+                    merge_changelog,
                     tasks as u32,
                     eos,
                 );
-                let topics = [PARTIALS.to_string()];
+                stage.kpi_prefix = kpi_prefix;
+                let topics = [partials_topic];
                 let sub = processor::Subscription {
-                    group: MERGE_GROUP,
+                    group: &merge_group,
                     static_member: member.as_deref(),
                     topics: &topics,
                 };
@@ -231,14 +250,12 @@ pub async fn start(config: &Config, secrets: &Secrets, opts: PipelineOptions) ->
     };
     let (stop_sink, rx) = watch::channel(SinkControl::Run);
     let sink = opts.sink_pg.map(|pg| {
-        let mut settings = SinkSettings::pipeline(pg);
+        let mut settings = SinkSettings::lineage(pg, topology.clone());
         settings.lag = Some(sink_lag);
-        settings.static_member = config.processing.static_membership.then(|| {
-            format!(
-                "{}-{}-sink",
-                config.processing.transactional_id_prefix, config.processing.instance_id
-            )
-        });
+        settings.static_member = config
+            .processing
+            .static_membership
+            .then(|| topology.transactional_id(prefix, instance, "-sink"));
         tokio::spawn(sink::run(base.clone(), decoder.clone(), settings, rx))
     });
     Ok(Pipeline {

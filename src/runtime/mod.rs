@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod backpressure;
+pub mod bounds;
 pub mod catalog;
 pub mod changelog;
 pub mod client;
@@ -17,5 +18,6 @@ pub mod stage1;
 pub mod stage2;
 pub mod telemetry;
 pub mod topics;
+pub mod topology;
 pub mod txn;
 pub mod watermarks;

@@ -42,6 +42,11 @@ pub trait Stage: Send + 'static {
     fn in_flight(&self) -> u64;
     /// Counts a pause of the inputs for backpressure.
     fn paused(&mut self) {}
+    /// True when a bounded run has processed everything it was given: the loop then
+    /// commits and returns as if stopped.
+    fn finished<C: ConsumerContext>(&self, _consumer: &BaseConsumer<C>) -> bool {
+        false
+    }
 }
 
 /// Shares the stage state with the rebalance callback.
@@ -153,6 +158,13 @@ pub fn run<S: Stage>(
             .and_then(|mut f| f.take())
         {
             return Err(e);
+        }
+        if lock(&shared)?
+            .as_ref()
+            .is_some_and(|s| s.finished(&consumer))
+        {
+            info!("bounded run finished: committing and stopping");
+            break;
         }
         if Instant::now() >= next_commit {
             let mut g = lock(&shared)?;

@@ -21,6 +21,7 @@ use rdkafka::{ClientConfig, TopicPartitionList};
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
+use super::bounds::{self, Bounds, Verdict};
 use super::catalog::Catalog;
 use super::changelog::{self, applied_header};
 use super::enrich::enrich;
@@ -81,6 +82,8 @@ pub struct Stage1 {
     /// `totals.consumed` at the last commit or abort.
     pub(super) consumed_at_commit: u64,
     pub(super) progress: Arc<Stage1Progress>,
+    /// End offsets of a bounded run (a replay with `--to`); None runs without end.
+    pub(super) bounds: Option<Bounds>,
 }
 
 /// Live counters of a running stage 1, readable from other threads
@@ -130,6 +133,7 @@ impl Stage1 {
             metrics: IntervalMetrics::default(),
             consumed_at_commit: 0,
             progress: Arc::default(),
+            bounds: None,
         }
     }
 
@@ -270,6 +274,12 @@ impl Stage1 {
         consumer: &BaseConsumer<C>,
         m: &BorrowedMessage<'_>,
     ) -> Result<()> {
+        let verdict = self.bounds.as_ref().map_or(Verdict::Process, |b| {
+            b.check(m.topic(), m.partition(), m.offset())
+        });
+        if verdict == Verdict::Skip {
+            return bounds::pause(consumer, m.topic(), m.partition());
+        }
         self.ensure_txn()?;
         let kind = if m.topic() == self.settings.transactions {
             RecordKind::Transaction
@@ -297,6 +307,9 @@ impl Stage1 {
             matches!(kind, RecordKind::Transaction),
             m.timestamp().to_millis(),
         );
+        if verdict == Verdict::Last {
+            bounds::pause(consumer, m.topic(), m.partition())?;
+        }
         self.emit(m.partition())
     }
 
@@ -506,5 +519,13 @@ impl super::processor::Stage for Stage1 {
 
     fn paused(&mut self) {
         self.totals.pauses += 1;
+    }
+
+    fn finished<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) -> bool {
+        self.bounds.as_ref().is_some_and(|b| {
+            consumer
+                .position()
+                .is_ok_and(|positions| b.finished(&positions))
+        })
     }
 }

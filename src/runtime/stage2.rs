@@ -24,7 +24,7 @@ use super::processor::Stage;
 use super::producer::{produce, DeliveryContext};
 use super::stage1::now_ms;
 use super::txn;
-use crate::codec::subjects::kpi_topic;
+use crate::codec::subjects::KPI_PREFIX;
 use crate::codec::OutputEncoder;
 use crate::engine::{Consumed, EngineConfig, MergeConfig, Merger, Outputs, TopicPartition};
 
@@ -52,6 +52,8 @@ pub struct Stage2 {
     out: Outputs,
     in_txn: bool,
     pub totals: Stage2Totals,
+    /// Prefix of the KPI topics written (`shop.kpi.` live, see `topology`).
+    pub kpi_prefix: String,
 }
 
 impl Stage2 {
@@ -81,6 +83,7 @@ impl Stage2 {
             out: Outputs::default(),
             in_txn: false,
             totals: Stage2Totals::default(),
+            kpi_prefix: KPI_PREFIX.to_string(),
         }
     }
 
@@ -147,7 +150,7 @@ impl Stage2 {
 
     fn emit_outputs(&mut self, q: i32, out: &mut Outputs) -> Result<()> {
         for row in out.kpis.drain(..) {
-            let topic = kpi_topic(&row.kpi);
+            let topic = format!("{}{}", self.kpi_prefix, row.kpi);
             let value = self.handle.block_on(self.encoder.encode(&topic, &row))?;
             let key = row.key();
             produce(

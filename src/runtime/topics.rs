@@ -174,6 +174,27 @@ pub async fn apply(
     Ok(outcomes)
 }
 
+/// The partition count of `topic` as the broker reports it; an error if the topic does
+/// not exist.
+pub fn partition_count<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    topic: &str,
+) -> Result<i32> {
+    use rdkafka::consumer::Consumer;
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(15))
+        .with_context(|| format!("metadata of {topic} (is the broker reachable?)"))?;
+    let n = md
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    anyhow::ensure!(
+        n > 0,
+        "topic {topic} does not exist (run `shopstream topics create`)"
+    );
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ use crate::codec::subjects::{DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHE
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
 use crate::runtime::backpressure::SinkLag;
+use crate::runtime::topology::{Topology, SINK_GROUP};
 
 /// Settings of one sink instance.
 #[derive(Debug, Clone)]
@@ -38,22 +39,31 @@ pub struct SinkSettings {
     pub static_member: Option<String>,
     /// Where to publish how far behind the sink is (stage 1 pauses on it).
     pub lag: Option<SinkLag>,
+    /// The lineage whose outputs this sink reads (live, or a replay run's namespace).
+    pub topology: Topology,
 }
 
 impl SinkSettings {
     /// The default sink of the pipeline: every output topic that has a table.
     pub fn pipeline(pg_conn: String) -> SinkSettings {
-        let mut topics: Vec<String> = [ORDERS_ENRICHED, FRAUD_ALERTS, DLQ, LATE, PRODUCTS]
+        SinkSettings::lineage(pg_conn, Topology::live())
+    }
+
+    /// The sink of `topology`'s outputs (and the shared products topic), in its own group.
+    pub fn lineage(pg_conn: String, topology: Topology) -> SinkSettings {
+        let mut topics: Vec<String> = [ORDERS_ENRICHED, FRAUD_ALERTS, DLQ, LATE]
             .iter()
-            .map(|s| s.to_string())
+            .map(|s| topology.topic(s))
             .collect();
+        topics.push(PRODUCTS.to_string());
         topics.extend(
             crate::codec::subjects::KPI_FAMILIES
                 .iter()
-                .map(|(f, _)| crate::codec::subjects::kpi_topic(f)),
+                .map(|(f, _)| topology.topic(&crate::codec::subjects::kpi_topic(f))),
         );
         SinkSettings {
-            group: "shopstream-sink".into(),
+            group: topology.group(SINK_GROUP),
+            topology,
             topics,
             max_batch: 5_000,
             linger: Duration::from_millis(100),
@@ -75,7 +85,14 @@ pub struct SinkTotals {
 
 /// Connects to PostgreSQL, applies migrations, and returns the client.
 pub async fn connect(conn: &str) -> Result<Client> {
-    let (mut client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+    let mut client = connect_plain(conn).await?;
+    super::migrate::migrate(&mut client).await?;
+    Ok(client)
+}
+
+/// Connects to PostgreSQL (no migrations).
+pub async fn connect_plain(conn: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
         .await
         .context("connecting to PostgreSQL")?;
     tokio::spawn(async move {
@@ -83,7 +100,6 @@ pub async fn connect(conn: &str) -> Result<Client> {
             warn!(error = %e, "PostgreSQL connection closed");
         }
     });
-    super::migrate::migrate(&mut client).await?;
     Ok(client)
 }
 
@@ -148,7 +164,8 @@ pub async fn run(
             }
             next.insert(key, msg.offset() + 1);
             totals.records += 1;
-            if let Some(r) = decode(&decoder, &msg).await {
+            let canonical = settings.topology.canonical(msg.topic()).into_owned();
+            if let Some(r) = decode(&decoder, &canonical, &msg).await {
                 batch.push(r);
             }
         }
@@ -197,8 +214,11 @@ pub async fn run(
 
 /// Decodes one record into its row; a record that cannot be decoded becomes a dq_rejects
 /// row naming the output topic coordinates, so it is visible and never silently dropped.
-async fn decode(decoder: &InputDecoder, msg: &BorrowedMessage<'_>) -> Option<SinkRecord> {
-    let topic = msg.topic();
+async fn decode(
+    decoder: &InputDecoder,
+    topic: &str,
+    msg: &BorrowedMessage<'_>,
+) -> Option<SinkRecord> {
     let payload = msg.payload()?; // tombstones (compacted topics) carry no row
     let r: Result<SinkRecord, DecodeError> = if topic == ORDERS_ENRICHED {
         decoder
@@ -251,7 +271,7 @@ async fn decode(decoder: &InputDecoder, msg: &BorrowedMessage<'_>) -> Option<Sin
                 rule: "sink_decode".into(),
                 detail: e.detail(),
                 source: SourceCoord {
-                    topic: topic.to_string(),
+                    topic: msg.topic().to_string(),
                     partition: msg.partition(),
                     offset: msg.offset(),
                 },

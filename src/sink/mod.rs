@@ -8,3 +8,4 @@ pub mod export;
 pub mod migrate;
 pub mod offsets;
 pub mod rows;
+pub mod schema;

@@ -113,3 +113,42 @@ pub fn generate_args(bootstrap: &str, dir: &Path, flags: &[(&str, &str)]) -> Gen
     }
     GenerateArgs::parse_from(argv)
 }
+
+/// Every result table of `schema` (bookkeeping left out) as its rows rendered to text,
+/// sorted: a full dump to compare before and after.
+pub async fn dump(
+    client: &Client,
+    schema: &str,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .filter(|t: &String| !shopstream::replay::diff::BOOKKEEPING.contains(&t.as_str()))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for t in tables {
+        // Identifiers from the catalog of our own migrations: plain lower-case names.
+        assert!(t
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+        let rows = client
+            .query(
+                &format!("SELECT x::text FROM \"{schema}\".\"{t}\" x ORDER BY 1"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        out.insert(t, rows);
+    }
+    out
+}

@@ -6,13 +6,14 @@
 pub mod db;
 pub mod kafka;
 pub mod oracle;
+pub mod pipeline;
 pub mod proc;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The `shopstream` binary built for this test run.
 pub fn shopstream_bin() -> PathBuf {
@@ -29,4 +30,13 @@ pub fn shopstream() -> Command {
     }
     c.env("RUST_LOG", "warn");
     c
+}
+
+/// A finished command's stdout and stderr, for assertion messages.
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

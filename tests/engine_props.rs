@@ -345,4 +345,42 @@ proptest! {
         prop_assert_eq!(&res_out.transactions, &ref_out.transactions);
         prop_assert_eq!(&res_out.events, &ref_out.events);
     }
+
+    #[test]
+    fn rejected_records_count_in_the_same_quality_window_however_inputs_interleave(
+        choices in prop::collection::vec(choice(), 2..100),
+        order in prop::collection::vec(any::<bool>(), 200),
+    ) {
+        let steps = build(&choices);
+        let records: Vec<&Step> = steps.iter().filter(|s| matches!(s, Step::Record { .. })).collect();
+        // Before its partition has a valid record, a rejected record has no event time of
+        // its own partition to go by (it falls back to the task's); the claim starts there.
+        for topic in [TX, EV] {
+            let first = records.iter().find(|s| matches!(s, Step::Record { topic: t, .. } if *t == topic));
+            prop_assume!(!matches!(first, Some(Step::Record { intent: Intent::Invalid, .. })));
+        }
+        // The same per-partition sequences, merged in another order (and no ticks).
+        let (mut tx, mut ev): (std::collections::VecDeque<&Step>, std::collections::VecDeque<&Step>) =
+            records.iter().partition(|s| matches!(s, Step::Record { topic, .. } if *topic == TX));
+        let mut other = Vec::new();
+        for pick_tx in order.iter().copied().chain(std::iter::repeat(true)) {
+            let next = match (pick_tx, tx.is_empty(), ev.is_empty()) {
+                (_, true, true) => break,
+                (true, false, _) | (false, false, true) => tx.pop_front(),
+                _ => ev.pop_front(),
+            };
+            other.push(next.unwrap().clone());
+        }
+        let invalid_per_window = |steps: &[Step]| -> Result<BTreeMap<(i64, i64), Decimal>, TestCaseError> {
+            let (_, out, _) = run(steps);
+            Ok(final_rows(&out.kpis)?
+                .into_iter()
+                .filter(|(k, _)| k.0 == "quality")
+                .map(|(k, r)| ((k.1, k.2), r.values["invalid"]))
+                .filter(|(_, n)| !n.is_zero())
+                .collect())
+        };
+        let records: Vec<Step> = records.into_iter().cloned().collect();
+        prop_assert_eq!(invalid_per_window(&records)?, invalid_per_window(&other)?);
+    }
 }

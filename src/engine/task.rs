@@ -384,10 +384,20 @@ impl Task {
         self.customers.sweep(&live);
     }
 
-    /// The event time at which records without a usable window of their own are counted.
-    fn frontier(&self, now: Millis) -> Millis {
+    /// The event time at which a record without a usable window of its own (rejected, or
+    /// too late for its window) is counted: the largest event time of its own input
+    /// partition so far. That depends only on the partition's records up to this one, not
+    /// on how the task's partitions interleave, so a replay or the retry of an aborted
+    /// transaction counts the record in the same window. Before the partition has a valid
+    /// record: the task's largest event time, else its watermark, else processing time.
+    fn frontier(&self, ix: usize, now: Millis) -> Millis {
         let wm = self.clock.current();
-        match self.clock.max_event_time() {
+        let own = self
+            .clock
+            .partitions()
+            .get(ix)
+            .and_then(|p| p.max_event_time);
+        match own.or(self.clock.max_event_time()) {
             Some(m) => m.max(wm),
             None if wm > Millis::MIN => wm,
             None => now,
@@ -396,6 +406,7 @@ impl Task {
 
     fn count_quality(
         &mut self,
+        ix: usize,
         ts: Option<Millis>,
         outcome: Outcome,
         wm: Millis,
@@ -410,7 +421,7 @@ impl Task {
                 > 0
         });
         if !counted {
-            let f = self.frontier(now);
+            let f = self.frontier(ix, now);
             self.quality
                 .update(&All, f, wm, |a| a.record(outcome), &mut sink);
         }
@@ -420,7 +431,14 @@ impl Task {
     fn reject(&mut self, rejection: Rejection, src: &Src<'_>, now: Millis, out: &mut Outputs) {
         let source = self.source(src.ix, src.offset);
         out.dlq.push(rejection.into_dlq(src.value, src.key, source));
-        self.count_quality(None, Outcome::Invalid, self.clock.current(), now, out);
+        self.count_quality(
+            src.ix,
+            None,
+            Outcome::Invalid,
+            self.clock.current(),
+            now,
+            out,
+        );
     }
 
     fn late(
@@ -442,7 +460,7 @@ impl Task {
             original: src.value.to_vec(),
             source: self.source(src.ix, src.offset),
         });
-        self.count_quality(Some(ts), Outcome::Late, wm, src.now, out);
+        self.count_quality(src.ix, Some(ts), Outcome::Late, wm, src.now, out);
     }
 
     fn on_transaction(
@@ -456,7 +474,7 @@ impl Task {
     ) -> Disposition {
         let (ts, now) = (t.timestamp, src.now);
         if self.dedup.check_parsed(&t.transaction_id, id, ts, wm) {
-            self.count_quality(Some(ts), Outcome::Duplicate, wm, now, out);
+            self.count_quality(src.ix, Some(ts), Outcome::Duplicate, wm, now, out);
             return Disposition::Duplicate;
         }
         if !self.revenue.iter().any(|op| op.accepts(ts, wm)) {
@@ -476,7 +494,7 @@ impl Task {
         }
         drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
-        self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
+        self.count_quality(src.ix, Some(ts), Outcome::Counted, wm, now, out);
         out.fraud.push(self.fraud.score(t));
         Disposition::Counted
     }
@@ -501,7 +519,7 @@ impl Task {
         self.activity
             .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
-        self.count_quality(Some(ts), Outcome::Counted, wm, now, out);
+        self.count_quality(src.ix, Some(ts), Outcome::Counted, wm, now, out);
         Disposition::Counted
     }
 }

@@ -13,12 +13,12 @@ mod support;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use shopstream::config::{Config, Guarantee, Secrets};
+use shopstream::config::Guarantee;
 use shopstream::generator;
-use shopstream::runtime::app::{self, PipelineOptions};
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::expected;
+use support::pipeline::{mock_config, start};
 
 async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     let guarantee_name = guarantee;
@@ -52,12 +52,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
         valid.len()
     );
 
-    let mut config = Config::default();
-    config.kafka.bootstrap_servers = k.bootstrap();
-    config
-        .kafka
-        .properties
-        .insert("session.timeout.ms".into(), "6000".into());
+    let mut config = mock_config(&k.bootstrap());
     config.processing.guarantee = guarantee;
     // A short stream gives customers little history: a low threshold, so that some orders
     // alert and the alert table is checked against the scores.
@@ -65,16 +60,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     if let Some(limit) = max_sink_lag {
         config.processing.max_sink_lag = limit;
     }
-    let pipeline = app::start(
-        &config,
-        &Secrets::default(),
-        PipelineOptions {
-            sink_pg: Some(conn.clone()),
-            engine: config.engine.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let pipeline = start(&config, &conn).await;
     let db = Db::connect(&pg).await;
     db.wait_for(valid.len(), invalid, None, Duration::from_secs(120))
         .await;

@@ -15,9 +15,10 @@ use support::db::{generate_args, start_pg, Db};
 use support::oracle::expected;
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use shopstream::config::{Config, Guarantee, Secrets};
-use shopstream::runtime::app::{self, Pipeline, PipelineOptions};
+use shopstream::config::{Config, Guarantee};
+use shopstream::runtime::app::Pipeline;
 use support::kafka::MockKafka;
+use support::pipeline::{mock_config, start_opt};
 
 async fn start(k: &MockKafka, sink_pg: Option<String>) -> Pipeline {
     start_with(k, sink_pg, |_| ()).await
@@ -33,16 +34,7 @@ async fn start_with(
     config.processing.guarantee = Guarantee::ExactlyOnce;
     config.processing.commit_interval_ms = 200;
     tune(&mut config);
-    app::start(
-        &config,
-        &Secrets::default(),
-        PipelineOptions {
-            sink_pg,
-            engine: config.engine.clone(),
-        },
-    )
-    .await
-    .unwrap()
+    start_opt(&config, sink_pg.as_deref()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -193,25 +185,11 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
 /// An exactly-once instance with long transactions (5 s), so that a rebalance almost
 /// always finds one open with records.
 async fn start_instance(bootstrap: &str, conn: &str, instance: &str) -> Pipeline {
-    let mut config = Config::default();
-    config.kafka.bootstrap_servers = bootstrap.into();
-    config
-        .kafka
-        .properties
-        .insert("session.timeout.ms".into(), "6000".into());
+    let mut config = mock_config(bootstrap);
     config.processing.guarantee = Guarantee::ExactlyOnce;
     config.processing.commit_interval_ms = 5_000;
     config.processing.instance_id = instance.into();
-    app::start(
-        &config,
-        &Secrets::default(),
-        PipelineOptions {
-            sink_pg: Some(conn.into()),
-            engine: config.engine.clone(),
-        },
-    )
-    .await
-    .unwrap()
+    start_opt(&config, Some(conn)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,11 +18,16 @@ pub fn mock_config(bootstrap: &str) -> Config {
 
 /// Starts the live pipeline of `config` with its sink writing to `pg_conn`.
 pub async fn start(config: &Config, pg_conn: &str) -> Pipeline {
+    start_opt(config, Some(pg_conn)).await
+}
+
+/// Starts the live pipeline of `config`, with a sink writing to `pg_conn` if given.
+pub async fn start_opt(config: &Config, pg_conn: Option<&str>) -> Pipeline {
     app::start(
         config,
         &Secrets::default(),
         PipelineOptions {
-            sink_pg: Some(pg_conn.to_string()),
+            sink_pg: pg_conn.map(str::to_string),
             engine: config.engine.clone(),
         },
     )

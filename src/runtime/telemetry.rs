@@ -28,6 +28,27 @@ pub const PAUSED: &str = "shopstream_paused_partitions";
 pub const SINK_ROWS: &str = "shopstream_sink_rows_total";
 pub const SINK_BATCH: &str = "shopstream_sink_batch_seconds";
 
+/// Every metric shopstream exports (the dashboards may name only these).
+pub const ALL: [&str; 17] = [
+    RECORDS_IN,
+    RECORDS_OUT,
+    DLQ,
+    DUPLICATES,
+    LATE,
+    WATERMARK_LAG,
+    CONSUMER_LAG,
+    E2E_LATENCY,
+    TXN_COMMIT,
+    TXN_ABORTS,
+    WINDOW_EMITS,
+    FRAUD_ALERTS,
+    STATE_KEYS,
+    RESTORE,
+    PAUSED,
+    SINK_ROWS,
+    SINK_BATCH,
+];
+
 /// Starts the `/metrics` listener on `listen` (empty: metrics are recorded nowhere).
 /// Must run inside the tokio runtime.
 pub fn install(listen: &str) -> Result<Option<SocketAddr>> {

@@ -21,8 +21,8 @@ use engine_common::{final_rows, Key, EV, LATENESS, OOO, TX};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use shopstream::engine::{
-    testkit, Aggregate, Consumed, EngineConfig, Input, MergeConfig, MergeDisposition, Merger, Outputs, ProductsAgg,
-    RestorePoint, Task, TopicPartition,
+    testkit, Aggregate, Consumed, EngineConfig, Input, MergeConfig, MergeDisposition, Merger,
+    Outputs, ProductsAgg, RestorePoint, Task, TopicPartition,
 };
 use shopstream::model::{EventType, KpiRow, Record, TxStatus};
 

@@ -162,11 +162,23 @@ impl Oracle {
                                 continue;
                             }
                             for i in &t.items {
-                                let line = (Decimal::from(i.quantity) * i.unit_price - i.discount) * eur();
+                                let line =
+                                    (Decimal::from(i.quantity) * i.unit_price - i.discount) * eur();
                                 let q = i.quantity as u64;
-                                let cost = costs.unit_cost(&i.product_id).map(|c| c * Decimal::from(q));
-                                let key = ("products".to_owned(), s, e, format!("category={}", i.category));
-                                let p = self.products.entry(key).or_default().entry(i.product_id.clone()).or_default();
+                                let cost =
+                                    costs.unit_cost(&i.product_id).map(|c| c * Decimal::from(q));
+                                let key = (
+                                    "products".to_owned(),
+                                    s,
+                                    e,
+                                    format!("category={}", i.category),
+                                );
+                                let p = self
+                                    .products
+                                    .entry(key)
+                                    .or_default()
+                                    .entry(i.product_id.clone())
+                                    .or_default();
                                 p.0 += q;
                                 p.1 += line;
                                 for dim in ["all".to_owned(), format!("category={}", i.category)] {

@@ -111,12 +111,17 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
     drain(&mut rebuilt, end, &mut b);
     assert!(a.kpis.len() > 100);
     for family in ["revenue", "products", "geo", "payments", "hourly"] {
-        assert!(a.kpis.iter().any(|r| r.kpi == family), "{family} rows after the restore");
+        assert!(
+            a.kpis.iter().any(|r| r.kpi == family),
+            "{family} rows after the restore"
+        );
     }
     assert!(
         a.kpis.iter().any(|r| r.kpi == "revenue"
             && r.values.get("gross_margin").is_some_and(|m| !m.is_zero())
-            && r.values.get("unknown_products").is_some_and(|u| !u.is_zero())),
+            && r.values
+                .get("unknown_products")
+                .is_some_and(|u| !u.is_zero())),
         "margins and unknown products are exercised"
     );
     assert_eq!(a.kpis, b.kpis);

@@ -149,14 +149,18 @@ mod tests {
 
     #[test]
     fn validation_names_the_missing_currency() {
-        let mut cfg = KpiConfig::default();
-        cfg.reporting_currency = "EUR".into();
+        let mut cfg = KpiConfig {
+            reporting_currency: "EUR".into(),
+            ..KpiConfig::default()
+        };
         assert!(cfg.validate().unwrap_err().contains("kpis.rates.EUR"));
         cfg.rates.remove("EUR");
         let e = cfg.validate().unwrap_err();
         assert!(e.contains("no rate for EUR"), "{e}");
-        let mut cfg = KpiConfig::default();
-        cfg.top_n = 0;
+        let cfg = KpiConfig {
+            top_n: 0,
+            ..KpiConfig::default()
+        };
         assert!(cfg.validate().is_err());
         KpiConfig::default().validate().unwrap();
     }

@@ -74,7 +74,8 @@ impl ProductsAgg {
     #[inline]
     pub fn product(&mut self, product: &str) -> &mut ProductTotals {
         if !self.products.contains_key(product) {
-            self.products.insert(product.into(), ProductTotals::default());
+            self.products
+                .insert(product.into(), ProductTotals::default());
         }
         self.products
             .get_mut(product)

@@ -184,11 +184,20 @@ mod tests {
         let geo: LabelDim<GeoLabels> = LabelDim::from(&LabelRef("US", Some("CA")));
         assert_eq!(geo.render(), "country=US/state=CA");
         assert_eq!(s.hash_one(&geo), s.hash_one(LabelRef("US", Some("CA"))));
-        assert!(hashbrown::Equivalent::equivalent(&LabelRef("US", Some("CA")), &geo));
-        assert!(!hashbrown::Equivalent::equivalent(&LabelRef("US", None), &geo));
+        assert!(hashbrown::Equivalent::equivalent(
+            &LabelRef("US", Some("CA")),
+            &geo
+        ));
+        assert!(!hashbrown::Equivalent::equivalent(
+            &LabelRef("US", None),
+            &geo
+        ));
         let m: LabelDim<MethodLabels> = LabelDim::from(&LabelRef("paypal", None));
         assert_eq!(m.render(), "method=paypal");
         let json = serde_json::to_string(&m).unwrap();
-        assert_eq!(serde_json::from_str::<LabelDim<MethodLabels>>(&json).unwrap(), m);
+        assert_eq!(
+            serde_json::from_str::<LabelDim<MethodLabels>>(&json).unwrap(),
+            m
+        );
     }
 }

@@ -17,10 +17,10 @@
 
 use std::sync::Arc;
 
-use super::commerce::{CommerceOps, ProductCosts};
-use super::currency::Converter;
 use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
+use super::commerce::{CommerceOps, ProductCosts};
 use super::config::EngineConfig;
+use super::currency::Converter;
 use super::dedup::{Deduplicator, ParsedId};
 use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim};
 use super::interner::{Interner, MemberId, NameHash};

@@ -160,7 +160,11 @@ fn revenue_money<'a>(
         if completed(o).is_none() {
             continue;
         }
-        for l in o.lines.iter().filter(|l| category.is_none_or(|c| c == l.category)) {
+        for l in o
+            .lines
+            .iter()
+            .filter(|l| category.map_or(true, |c| c == l.category))
+        {
             match l.cost {
                 Some(c) => {
                     add("cost", c);
@@ -174,7 +178,11 @@ fn revenue_money<'a>(
 }
 
 /// Per product of `category`: its rows' values, ranked like the engine.
-fn products(orders: &[Order], category: &str, top_n: usize) -> BTreeMap<String, BTreeMap<String, Decimal>> {
+fn products(
+    orders: &[Order],
+    category: &str,
+    top_n: usize,
+) -> BTreeMap<String, BTreeMap<String, Decimal>> {
     let mut totals: BTreeMap<&str, (u64, Decimal, Decimal, u64)> = BTreeMap::new();
     for o in orders.iter().filter(|o| completed(o).is_some()) {
         for l in o.lines.iter().filter(|l| l.category == category) {
@@ -247,7 +255,10 @@ fn expected_dims(family: &str, orders: &[Order]) -> std::collections::BTreeSet<S
 }
 
 /// The rows of `kpi_<family>`: (start ms, end ms, dimension, status, metrics).
-async fn rows(client: &Client, family: &str) -> Vec<(i64, i64, String, String, BTreeMap<String, Decimal>)> {
+async fn rows(
+    client: &Client,
+    family: &str,
+) -> Vec<(i64, i64, String, String, BTreeMap<String, Decimal>)> {
     let sql = format!(
         "SELECT (extract(epoch FROM window_start) * 1000)::bigint,
                 (extract(epoch FROM window_end) * 1000)::bigint, dimension, status, metrics::text
@@ -284,62 +295,77 @@ pub async fn check_all_commerce(client: &Client, cfg: &KpiConfig) -> BTreeMap<&'
         for (start, end, dim, status, got) in &rows {
             let orders = facts.window(*start, *end);
             let label = |prefix: &str| dim.strip_prefix(prefix).map(str::to_owned);
-            let want = match family {
-                "hourly" => {
-                    assert_eq!(dim, "all");
-                    sales(orders.iter())
-                }
-                "payments" => {
-                    let m = label("method=").expect("method= dimension");
-                    sales(orders.iter().filter(|o| o.method == m))
-                }
-                "geo" => {
-                    let rest = label("country=").expect("country= dimension");
-                    let (country, state) = match rest.split_once("/state=") {
-                        Some((c, s)) => (c.to_owned(), Some(s.to_owned())),
-                        None => (rest, None),
-                    };
-                    sales(orders.iter().filter(|o| {
-                        o.country == country && (state.is_none() || o.state == state)
-                    }))
-                }
-                "products" => {
-                    let rest = label("category=").expect("category= dimension");
-                    let (category, _) = rest.split_once("/product=").expect("a product row");
-                    let all = product_rows
-                        .entry((*start, *end, category.to_owned()))
-                        .or_insert_with(|| products(orders, category, facts.top_n));
-                    all.get(dim)
-                        .cloned()
-                        .unwrap_or_else(|| panic!("{dim} in {start}..{end}: no such product"))
-                }
-                _ => {
-                    // Revenue, orders and customers are check_all_revenue's; the money
-                    // values added with the reporting currency are checked here.
-                    let category = label("category=");
-                    let keys: &[&str] = if category.is_some() {
-                        &["cost", "gross_margin", "unknown_products"]
-                    } else {
-                        &[
-                            "attempts", "failed", "failed_amount", "refunded",
-                            "refunded_amount", "cost", "gross_margin", "unknown_products",
-                        ]
-                    };
-                    let want = revenue_money(orders.iter(), category.as_deref());
-                    let pick = |m: &BTreeMap<String, Decimal>| -> BTreeMap<String, Decimal> {
-                        keys.iter()
-                            .map(|k| (k.to_string(), m.get(*k).copied().unwrap_or_default().normalize()))
-                            .collect()
-                    };
-                    assert!(keys.iter().all(|k| got.contains_key(*k)), "revenue {dim}: {got:?}");
-                    assert_eq!(
-                        pick(got),
-                        pick(&want),
-                        "revenue {start}..{end} {dim} ({status}): money values"
-                    );
-                    continue;
-                }
-            };
+            let want =
+                match family {
+                    "hourly" => {
+                        assert_eq!(dim, "all");
+                        sales(orders.iter())
+                    }
+                    "payments" => {
+                        let m = label("method=").expect("method= dimension");
+                        sales(orders.iter().filter(|o| o.method == m))
+                    }
+                    "geo" => {
+                        let rest = label("country=").expect("country= dimension");
+                        let (country, state) = match rest.split_once("/state=") {
+                            Some((c, s)) => (c.to_owned(), Some(s.to_owned())),
+                            None => (rest, None),
+                        };
+                        sales(orders.iter().filter(|o| {
+                            o.country == country && (state.is_none() || o.state == state)
+                        }))
+                    }
+                    "products" => {
+                        let rest = label("category=").expect("category= dimension");
+                        let (category, _) = rest.split_once("/product=").expect("a product row");
+                        let all = product_rows
+                            .entry((*start, *end, category.to_owned()))
+                            .or_insert_with(|| products(orders, category, facts.top_n));
+                        all.get(dim)
+                            .cloned()
+                            .unwrap_or_else(|| panic!("{dim} in {start}..{end}: no such product"))
+                    }
+                    _ => {
+                        // Revenue, orders and customers are check_all_revenue's; the money
+                        // values added with the reporting currency are checked here.
+                        let category = label("category=");
+                        let keys: &[&str] = if category.is_some() {
+                            &["cost", "gross_margin", "unknown_products"]
+                        } else {
+                            &[
+                                "attempts",
+                                "failed",
+                                "failed_amount",
+                                "refunded",
+                                "refunded_amount",
+                                "cost",
+                                "gross_margin",
+                                "unknown_products",
+                            ]
+                        };
+                        let want = revenue_money(orders.iter(), category.as_deref());
+                        let pick = |m: &BTreeMap<String, Decimal>| -> BTreeMap<String, Decimal> {
+                            keys.iter()
+                                .map(|k| {
+                                    (
+                                        k.to_string(),
+                                        m.get(*k).copied().unwrap_or_default().normalize(),
+                                    )
+                                })
+                                .collect()
+                        };
+                        assert!(
+                            keys.iter().all(|k| got.contains_key(*k)),
+                            "revenue {dim}: {got:?}"
+                        );
+                        assert_eq!(
+                            pick(got),
+                            pick(&want),
+                            "revenue {start}..{end} {dim} ({status}): money values"
+                        );
+                        continue;
+                    }
+                };
             assert_eq!(
                 got,
                 &normalized(want),
@@ -355,7 +381,10 @@ pub async fn check_all_commerce(client: &Client, cfg: &KpiConfig) -> BTreeMap<&'
         for ((start, end), got) in &dims {
             let want = expected_dims(family, facts.window(*start, *end));
             let missing: Vec<_> = want.iter().filter(|d| !got.contains(&d.as_str())).collect();
-            assert!(missing.is_empty(), "{family} {start}..{end}: rows missing: {missing:?}");
+            assert!(
+                missing.is_empty(),
+                "{family} {start}..{end}: rows missing: {missing:?}"
+            );
         }
         checked.insert(family, rows.len());
     }

@@ -148,6 +148,17 @@ mod tests {
     }
 
     #[test]
+    fn parses_from_toml() {
+        let cfg: KpiConfig = toml::from_str(
+            "reporting_currency = \"EUR\"\nrates = { EUR = \"1\", USD = \"0.92\" }\ntop_n = 3",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.rates["USD"], Decimal::new(92, 2));
+        assert_eq!(cfg.top_n, 3);
+    }
+
+    #[test]
     fn validation_names_the_missing_currency() {
         let mut cfg = KpiConfig {
             reporting_currency: "EUR".into(),

@@ -123,7 +123,7 @@ impl CommerceOps {
                 for category in t.category_names() {
                     u.update(&RevenueDimRef::Category(category), |a| {
                         for l in t.lines.iter().filter(|l| l.category == category) {
-                            a.product(l.product).add_line(l.units, l.revenue, l.cost);
+                            a.add_line(l.product, l.units, l.revenue, l.cost);
                         }
                     });
                 }

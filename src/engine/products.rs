@@ -82,6 +82,19 @@ impl ProductsAgg {
             .expect("inserted above when missing")
     }
 
+    /// Adds one order line of `product` (see [`ProductTotals::add_line`]), with a single
+    /// map lookup when the product is already there (the common case).
+    #[inline]
+    pub fn add_line(&mut self, product: &str, units: u64, revenue: Decimal, cost: Option<Decimal>) {
+        if let Some(t) = self.products.get_mut(product) {
+            t.add_line(units, revenue, cost);
+        } else {
+            let mut t = ProductTotals::default();
+            t.add_line(units, revenue, cost);
+            self.products.insert(product.into(), t);
+        }
+    }
+
     /// The products in rank order: revenue, then units, descending, then product id.
     pub fn ranked(&self) -> Vec<(&str, &ProductTotals)> {
         let mut v: Vec<_> = self.products.iter().map(|(k, t)| (&**k, t)).collect();
@@ -153,8 +166,7 @@ mod tests {
     fn agg(lines: &[(&str, u64, i64, Option<i64>)]) -> ProductsAgg {
         let mut a = ProductsAgg::default();
         for &(id, units, revenue, cost) in lines {
-            a.product(id)
-                .add_line(units, Decimal::from(revenue), cost.map(Decimal::from));
+            a.add_line(id, units, Decimal::from(revenue), cost.map(Decimal::from));
         }
         a
     }

@@ -169,9 +169,7 @@ impl<'a> TxSummary<'a> {
             a.items += self.units;
             a.customers.insert(self.customer);
             for c in &self.categories {
-                a.cost = a.cost.saturating_add(c.cost);
-                a.gross_margin = a.gross_margin.saturating_add(c.margin);
-                a.unknown_products += c.unknown;
+                add_margin(a, c);
             }
         }
     }
@@ -183,10 +181,19 @@ impl<'a> TxSummary<'a> {
         a.orders += 1;
         a.items += c.units;
         a.customers.insert(self.customer);
+        add_margin(a, c);
+    }
+}
+
+/// Adds the cost, margin and unknown lines of category `c` of an order (skipping the
+/// Decimal additions when there is nothing to add: no product of `c` was known).
+#[inline(always)]
+fn add_margin(a: &mut RevenueAgg, c: &CategorySum<'_>) {
+    if !(c.cost.is_zero() && c.margin.is_zero()) {
         a.cost = a.cost.saturating_add(c.cost);
         a.gross_margin = a.gross_margin.saturating_add(c.margin);
-        a.unknown_products += c.unknown;
     }
+    a.unknown_products += c.unknown;
 }
 
 /// Adds one valid transaction to a revenue operator: the overall row, and for completed

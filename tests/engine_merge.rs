@@ -21,8 +21,8 @@ use engine_common::{final_rows, Key, EV, LATENESS, OOO, TX};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use shopstream::engine::{
-    testkit, Consumed, EngineConfig, Input, MergeConfig, MergeDisposition, Merger, Outputs,
-    RestorePoint, Task, TopicPartition,
+    testkit, Aggregate, Consumed, EngineConfig, Input, MergeConfig, MergeDisposition, Merger,
+    Outputs, ProductsAgg, RestorePoint, Task, TopicPartition,
 };
 use shopstream::model::{EventType, KpiRow, Record, TxStatus};
 
@@ -309,7 +309,25 @@ fn reference(steps: &[Step]) -> Result<Finals, TestCaseError> {
         t.feed(s);
     }
     t.drain(steps.last().map_or(0, |s| s.now));
-    finals(&t.out.kpis)
+    Ok(ranked_products(finals(&t.out.kpis)?))
+}
+
+/// A single task's `products` results (one per category, every product in it) as the
+/// merger's global rows: one per product, ranked within its category. The merger must
+/// rank the merged totals of all sources exactly like this.
+fn ranked_products(finals: Finals) -> Finals {
+    let mut out = Finals::new();
+    for (k, values) in finals {
+        if k.0 != "products" {
+            out.insert(k, values);
+            continue;
+        }
+        let agg = ProductsAgg::from_values(&values).expect("a products partial");
+        agg.write_global_rows(&k.3, MergeConfig::from(&config()).top_n, &mut |dim, v| {
+            out.insert((k.0.clone(), k.1, k.2, dim), v);
+        });
+    }
+    out
 }
 
 proptest! {

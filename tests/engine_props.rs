@@ -3,7 +3,9 @@
 //! invalid and undecodable records, re-read offsets and processing-time ticks (early
 //! results), the oracle below re-derives independently — with plain maps and loops —
 //! which records are duplicates, late or invalid, and recomputes every window result in
-//! one batch pass. The engine must agree record by record and on every final result.
+//! one batch pass (revenue with margins and unknown products against a test catalog, in
+//! the reporting currency; products, geo, payments, hourly; activity). The engine must
+//! agree record by record and on every final result.
 
 mod engine_common;
 
@@ -23,6 +25,26 @@ struct Rev {
     customers: BTreeSet<String>,
     attempts: u64,
     failed: u64,
+    failed_amount: Decimal,
+    cost: Decimal,
+    margin: Decimal,
+    unknown: u64,
+}
+
+/// hourly, geo and payments values.
+#[derive(Default)]
+struct Sales {
+    attempts: u64,
+    orders: u64,
+    revenue: Decimal,
+}
+
+/// Per product: units, revenue, cost, unknown units.
+type Products = BTreeMap<String, (u64, Decimal, Decimal, u64)>;
+
+/// The default rate of the test records' currency (EUR) to the reporting currency.
+fn eur() -> Decimal {
+    Decimal::new(108, 2)
 }
 
 /// Independent batch recomputation.
@@ -34,6 +56,8 @@ struct Oracle {
     dedup: HashMap<String, i64>,
     revenue: BTreeMap<Key, Rev>,
     activity: BTreeMap<Key, (BTreeMap<String, u64>, BTreeSet<String>)>,
+    sales: BTreeMap<Key, Sales>,
+    products: BTreeMap<Key, Products>,
     dispositions: Vec<Disposition>,
 }
 
@@ -108,15 +132,72 @@ impl Oracle {
                     if live.is_empty() {
                         Disposition::Late
                     } else {
+                        let completed = t.status == TxStatus::Completed;
+                        let amount = t.amount * eur();
+                        let mut sales = |k: Key| {
+                            let x = self.sales.entry(k).or_default();
+                            x.attempts += 1;
+                            if completed {
+                                x.orders += 1;
+                                x.revenue += amount;
+                            }
+                        };
+                        for (s, e) in windows(ts, 3_600_000, 3_600_000) {
+                            sales(("hourly".into(), s, e, "all".into()));
+                        }
+                        for &(s, e) in &live {
+                            sales(("geo".into(), s, e, "country=DE".into()));
+                            sales(("payments".into(), s, e, "method=card".into()));
+                        }
+                        let costs = catalog();
                         for (s, e) in live {
                             let k = |dim: String| ("revenue".to_owned(), s, e, dim);
                             let all = self.revenue.entry(k("all".into())).or_default();
                             all.attempts += 1;
-                            all.failed += u64::from(t.status == TxStatus::Failed);
-                            if t.status != TxStatus::Completed {
+                            if t.status == TxStatus::Failed {
+                                all.failed += 1;
+                                all.failed_amount += amount;
+                            }
+                            if !completed {
                                 continue;
                             }
-                            all.revenue += t.amount;
+                            for i in &t.items {
+                                let line =
+                                    (Decimal::from(i.quantity) * i.unit_price - i.discount) * eur();
+                                let q = i.quantity as u64;
+                                let cost =
+                                    costs.unit_cost(&i.product_id).map(|c| c * Decimal::from(q));
+                                let key = (
+                                    "products".to_owned(),
+                                    s,
+                                    e,
+                                    format!("category={}", i.category),
+                                );
+                                let p = self
+                                    .products
+                                    .entry(key)
+                                    .or_default()
+                                    .entry(i.product_id.clone())
+                                    .or_default();
+                                p.0 += q;
+                                p.1 += line;
+                                for dim in ["all".to_owned(), format!("category={}", i.category)] {
+                                    let r = self.revenue.entry(k(dim)).or_default();
+                                    match cost {
+                                        Some(c) => {
+                                            r.cost += c;
+                                            r.margin += line - c;
+                                        }
+                                        None => r.unknown += 1,
+                                    }
+                                }
+                                match cost {
+                                    Some(c) => p.2 += c,
+                                    None => p.3 += q,
+                                }
+                            }
+                            let all = self.revenue.entry(k("all".into())).or_default();
+                            all.revenue += amount;
                             all.orders += 1;
                             all.items += t.items.iter().map(|i| i.quantity as u64).sum::<u64>();
                             all.customers.insert(t.customer_id.clone());
@@ -125,8 +206,9 @@ impl Oracle {
                             for c in cats {
                                 let r = self.revenue.entry(k(format!("category={c}"))).or_default();
                                 for i in t.items.iter().filter(|i| i.category == c) {
-                                    r.revenue +=
-                                        Decimal::from(i.quantity) * i.unit_price - i.discount;
+                                    r.revenue += (Decimal::from(i.quantity) * i.unit_price
+                                        - i.discount)
+                                        * eur();
                                     r.items += i.quantity as u64;
                                 }
                                 r.orders += 1;
@@ -179,11 +261,36 @@ impl Oracle {
             );
             v.insert("attempts".to_owned(), r.attempts.into());
             v.insert("failed".to_owned(), r.failed.into());
+            v.insert("failed_amount".to_owned(), r.failed_amount);
+            v.insert("refunded".to_owned(), 0.into());
+            v.insert("refunded_amount".to_owned(), 0.into());
+            v.insert("unconverted".to_owned(), 0.into());
+            v.insert("cost".to_owned(), r.cost);
+            v.insert("gross_margin".to_owned(), r.margin);
+            v.insert("unknown_products".to_owned(), r.unknown.into());
             if r.orders > 0 {
                 v.insert(
                     "avg_order_value".to_owned(),
                     (r.revenue / Decimal::from(r.orders)).round_dp(2),
                 );
+            }
+            out.insert(k.clone(), v);
+        }
+        for (k, x) in &self.sales {
+            let v = BTreeMap::from([
+                ("attempts".to_owned(), x.attempts.into()),
+                ("orders".to_owned(), x.orders.into()),
+                ("revenue".to_owned(), x.revenue),
+            ]);
+            out.insert(k.clone(), v);
+        }
+        for (k, products) in &self.products {
+            let mut v = BTreeMap::new();
+            for (id, (units, revenue, cost, unknown)) in products {
+                v.insert(format!("{id}/units"), (*units).into());
+                v.insert(format!("{id}/revenue"), *revenue);
+                v.insert(format!("{id}/cost"), *cost);
+                v.insert(format!("{id}/unknown_units"), (*unknown).into());
             }
             out.insert(k.clone(), v);
         }
@@ -209,6 +316,7 @@ impl Oracle {
 
 fn run(steps: &[Step]) -> (Task, Outputs, Vec<Disposition>) {
     let mut task = Task::new(config(), inputs()).unwrap();
+    task.set_product_costs(catalog());
     let mut out = Outputs::default();
     let mut ds = Vec::new();
     for s in steps {

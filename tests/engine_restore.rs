@@ -58,6 +58,7 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
     let steps = stream();
     let half = steps.len() / 2;
     let mut original = Task::new(config(), inputs()).unwrap();
+    original.set_product_costs(catalog());
     let mut out = Outputs::default();
     run_to(&mut original, &steps[..half], &mut out, 37);
     original.flush_changelog(&mut out).unwrap();
@@ -72,6 +73,7 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
     };
 
     let mut rebuilt = Task::restore(config(), inputs(), &log, &point).unwrap();
+    rebuilt.set_product_costs(catalog());
 
     // The rebuilt task holds exactly the original's state (full snapshots normalise the
     // member segments, so they compare equal only if every result and member came back)...
@@ -87,6 +89,13 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
         snapshot.keys().any(|k| k.starts_with(b"wseg/"))
             && snapshot.keys().any(|k| k.starts_with(b"dedup/"))
     );
+    for family in ["revenue", "products", "geo", "payments", "hourly"] {
+        let prefix = format!("win/{family}:");
+        assert!(
+            snapshot.keys().any(|k| k.starts_with(prefix.as_bytes())),
+            "the snapshot holds {family} results"
+        );
+    }
     assert_eq!(as_map(&rebuilt), snapshot);
     // ...and a task restored from that snapshot holds it too.
     let snap_entries = original.snapshot().unwrap();
@@ -101,6 +110,20 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
     drain(&mut original, end, &mut a);
     drain(&mut rebuilt, end, &mut b);
     assert!(a.kpis.len() > 100);
+    for family in ["revenue", "products", "geo", "payments", "hourly"] {
+        assert!(
+            a.kpis.iter().any(|r| r.kpi == family),
+            "{family} rows after the restore"
+        );
+    }
+    assert!(
+        a.kpis.iter().any(|r| r.kpi == "revenue"
+            && r.values.get("gross_margin").is_some_and(|m| !m.is_zero())
+            && r.values
+                .get("unknown_products")
+                .is_some_and(|u| !u.is_zero())),
+        "margins and unknown products are exercised"
+    );
     assert_eq!(a.kpis, b.kpis);
     assert_eq!(a.dlq, b.dlq);
     assert_eq!(a.late, b.late);

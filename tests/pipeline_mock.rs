@@ -98,6 +98,13 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     let windows = support::oracle::check_all_revenue(&db.client).await;
     assert!(windows > 0, "at least one revenue row");
     eprintln!("{guarantee_name:?}: {windows} revenue rows equal the recomputation");
+    let commerce = support::kpi_oracle::check_all_commerce(&db.client, &config.engine.kpis).await;
+    eprintln!("{guarantee_name:?}: rows equal to the recomputation per family: {commerce:?}");
+    // The stream spans less than an hour of event time: no hour window closes, so there
+    // are no hourly rows here (the scale test closes event time and checks them).
+    for (family, n) in commerce.iter().filter(|(f, _)| **f != "hourly") {
+        assert!(*n > 0, "at least one {family} row");
+    }
 
     // Fraud: every order at or above the threshold has exactly one alert, with its score,
     // and nothing else has one.

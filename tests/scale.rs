@@ -93,6 +93,15 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     let windows = check_all_revenue(&db.client).await;
     let activity = check_all_activity(&db.client, &input).await;
     let quality = check_quality(&db.client, &input, invalid).await;
+    let commerce = support::kpi_oracle::check_all_commerce(
+        &db.client,
+        &shopstream::engine::KpiConfig::default(),
+    )
+    .await;
+    eprintln!("scale test: rows equal to the recomputation per family: {commerce:?}");
+    for (family, n) in &commerce {
+        assert!(*n > 0, "at least one {family} row");
+    }
     let on_topics = check_kpi_topics_equal_tables(&db.client, &k.bootstrap()).await;
     eprintln!(
         "scale test: {on_topics} KPI rows equal on the topics and in PostgreSQL; {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, \

@@ -32,6 +32,20 @@ pub trait Aggregate: Clone + Default + Debug + PartialEq + Serialize + Deseriali
     /// required value is missing.
     fn from_values(values: &BTreeMap<String, Decimal>) -> Option<Self>;
 
+    /// The global (stage-2) rows of a merged result with dimension `dimension`: by default
+    /// one row with [`write_values`](Self::write_values). A family whose global result is
+    /// several rows (`products`: one row per product, ranked top `top_n`) overrides it.
+    fn write_global_rows(
+        &self,
+        dimension: &str,
+        _top_n: usize,
+        out: &mut dyn FnMut(String, BTreeMap<String, Decimal>),
+    ) {
+        let mut values = BTreeMap::new();
+        self.write_values(&mut values);
+        out(dimension.to_owned(), values);
+    }
+
     /// For aggregates with append-only member sets (distinct customers, as task-local
     /// interned ids), which their serde form leaves out: appends the members added since
     /// the last call. The operator writes them to the changelog (as customer-id strings) as

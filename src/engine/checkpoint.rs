@@ -82,6 +82,7 @@ impl Task {
         }
         self.activity.set_changelog(on);
         self.quality.set_changelog(on);
+        self.commerce.set_changelog(on);
         self.dedup.set_changelog(on);
         self.fraud.set_changelog(on);
     }
@@ -105,6 +106,7 @@ impl Task {
         }
         self.activity.flush(seq, names, &mut push)?;
         self.quality.flush(seq, names, &mut push)?;
+        self.commerce.flush(seq, names, &mut push)?;
         self.dedup.flush(&mut push);
         self.fraud.flush(&mut push)?;
         self.meta_entries(&mut push)?;
@@ -128,6 +130,7 @@ impl Task {
         }
         self.activity.snapshot(names, &mut push)?;
         self.quality.snapshot(names, &mut push)?;
+        self.commerce.snapshot(names, &mut push)?;
         self.dedup.snapshot(&mut push);
         self.fraud.snapshot(&mut push)?;
         self.meta_entries(&mut push)?;
@@ -209,6 +212,7 @@ impl Task {
                 self.activity.restore(key, value, names)?;
             } else if self.quality.owns(key) {
                 self.quality.restore(key, value, names)?;
+            } else if self.commerce.restore(key, value, names)? {
             } else {
                 // A window of an operator that the current configuration no longer has.
                 tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring state of an unconfigured window");

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::currency::KpiConfig;
 use super::dedup::DedupConfig;
 use super::watermark::WatermarkConfig;
 use super::window::WindowSpec;
@@ -54,6 +55,8 @@ pub struct EngineConfig {
     pub quality: QualityConfig,
     /// Fraud rules and the bounds of the fraud state (defaults: `fraud_rules.toml`).
     pub fraud: FraudRules,
+    /// Reporting currency, conversion rates and the products' top-N.
+    pub kpis: KpiConfig,
 }
 
 impl EngineConfig {
@@ -94,6 +97,7 @@ impl EngineConfig {
                 return Err(format!("{name} is out of range"));
             }
         }
+        self.kpis.validate()?;
         self.fraud.validate()
     }
 }

@@ -1,7 +1,9 @@
 //! The KPI families the engine computes itself, each an [`Aggregate`] with its dimension
 //! type. `revenue` (per revenue window, overall and by category): revenue, orders, items
 //! and unique customers of completed transactions (exact decimals), plus attempts and
-//! failed payments overall; average order value is derived. `activity` (per activity
+//! failed payments overall; average order value is derived; failed and refunded counts and
+//! amounts overall; catalog cost, gross margin and unknown products (lines missing from the
+//! catalog). Money is in the reporting currency (`currency.rs`). `activity` (per activity
 //! window): user events by type and active users, the base of funnel KPIs. The quality
 //! family lives in `quality::score`. Other KPI families (analytics) build on the same
 //! operator with their own aggregates.
@@ -119,6 +121,20 @@ pub struct RevenueAgg {
     pub attempts: u64,
     /// Failed payments (overall only).
     pub failed: u64,
+    /// Amount of failed payments (overall only).
+    pub failed_amount: Decimal,
+    /// Refunded transactions and their amount (overall only).
+    pub refunded: u64,
+    pub refunded_amount: Decimal,
+    /// Valid transactions in a currency without a conversion rate: kept out of every
+    /// money value (overall only).
+    pub unconverted: u64,
+    /// Catalog cost of the completed units whose product is in the catalog.
+    pub cost: Decimal,
+    /// Net line revenue minus cost, over the completed lines of known products.
+    pub gross_margin: Decimal,
+    /// Completed order lines whose product was missing from the catalog.
+    pub unknown_products: u64,
 }
 
 impl Aggregate for RevenueAgg {
@@ -129,6 +145,13 @@ impl Aggregate for RevenueAgg {
         self.customers.merge(&o.customers);
         self.attempts += o.attempts;
         self.failed += o.failed;
+        self.failed_amount = self.failed_amount.saturating_add(o.failed_amount);
+        self.refunded += o.refunded;
+        self.refunded_amount = self.refunded_amount.saturating_add(o.refunded_amount);
+        self.unconverted += o.unconverted;
+        self.cost = self.cost.saturating_add(o.cost);
+        self.gross_margin = self.gross_margin.saturating_add(o.gross_margin);
+        self.unknown_products += o.unknown_products;
     }
 
     fn write_values(&self, out: &mut BTreeMap<String, Decimal>) {
@@ -138,6 +161,13 @@ impl Aggregate for RevenueAgg {
         out.insert("unique_customers".into(), self.customers.len().into());
         out.insert("attempts".into(), self.attempts.into());
         out.insert("failed".into(), self.failed.into());
+        out.insert("failed_amount".into(), self.failed_amount);
+        out.insert("refunded".into(), self.refunded.into());
+        out.insert("refunded_amount".into(), self.refunded_amount);
+        out.insert("unconverted".into(), self.unconverted.into());
+        out.insert("cost".into(), self.cost);
+        out.insert("gross_margin".into(), self.gross_margin);
+        out.insert("unknown_products".into(), self.unknown_products.into());
         if self.orders > 0 {
             out.insert(
                 "avg_order_value".into(),
@@ -167,6 +197,13 @@ impl Aggregate for RevenueAgg {
             customers: CustomerSet::Count(n("unique_customers")?),
             attempts: n("attempts")?,
             failed: n("failed")?,
+            failed_amount: *v.get("failed_amount")?,
+            refunded: n("refunded")?,
+            refunded_amount: *v.get("refunded_amount")?,
+            unconverted: n("unconverted")?,
+            cost: *v.get("cost")?,
+            gross_margin: *v.get("gross_margin")?,
+            unknown_products: n("unknown_products")?,
         })
     }
 }
@@ -251,6 +288,11 @@ mod tests {
             items: 3,
             attempts: 3,
             failed: 1,
+            refunded: 1,
+            refunded_amount: Decimal::new(100, 2),
+            cost: Decimal::new(400, 2),
+            gross_margin: Decimal::new(650, 2),
+            unknown_products: 2,
             ..Default::default()
         };
         a.customers.insert(1);
@@ -258,6 +300,17 @@ mod tests {
         a.write_values(&mut v);
         assert_eq!(v["avg_order_value"], Decimal::new(525, 2));
         let b = RevenueAgg::from_values(&v).unwrap();
+        assert_eq!(b.cost, a.cost);
+        let mut abc = a.clone();
+        abc.merge(&b);
+        abc.merge(&a);
+        let mut bc = b.clone();
+        bc.merge(&a);
+        let mut a_bc = a.clone();
+        a_bc.merge(&bc);
+        assert_eq!(abc.gross_margin, a_bc.gross_margin);
+        assert_eq!(abc.refunded_amount, Decimal::new(300, 2));
+        assert_eq!(abc.unknown_products, 6);
         let mut m = b.clone();
         m.merge(&b);
         assert_eq!(m.revenue, Decimal::new(2100, 2));

@@ -13,7 +13,9 @@
 mod aggregate;
 mod bucket;
 mod checkpoint;
+mod commerce;
 mod config;
+mod currency;
 mod customers;
 pub mod dedup;
 mod families;
@@ -23,7 +25,9 @@ mod interner;
 mod io;
 pub mod merge;
 mod operator;
+mod products;
 mod revenue;
+mod sales;
 pub mod session;
 mod state;
 mod task;
@@ -32,7 +36,9 @@ mod watermark;
 mod window;
 
 pub use aggregate::{Aggregate, Dimension, Emission, EmitSink, ResultSlot};
+pub use commerce::ProductCosts;
 pub use config::{EngineConfig, WindowConfig};
+pub use currency::{Converter, KpiConfig, Rate};
 pub use customers::CustomerSet;
 pub use dedup::{DedupConfig, Deduplicator};
 pub use families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef, EVENT_TYPES};
@@ -40,6 +46,8 @@ pub use interner::{Interner, MemberId};
 pub use io::{Accepted, Counters, Disposition, Input, Outputs};
 pub use merge::{Consumed, MergeConfig, MergeDisposition, Merger};
 pub use operator::WindowOperator;
+pub use products::{ProductTotals, ProductsAgg};
+pub use sales::{GeoLabels, LabelDim, MethodLabels, SalesAgg};
 pub use state::{
     compact_committed, AppliedOffsets, ChangelogEntry, Compacted, Incarnation, RestorePoint,
     StateError, TopicPartition,

@@ -3,7 +3,7 @@
 //! machine. For each record, in order: skip offsets already applied (re-reads after a
 //! restart); reject undecodable or invalid records to the DLQ; drop duplicate transaction
 //! ids; send records beyond the allowed lateness of all their windows to the late output;
-//! otherwise update the revenue (transactions) or activity (events) windows and pass the
+//! otherwise update the revenue and commerce (transactions) or activity (events) windows and pass the
 //! record on; an accepted transaction is also fraud-scored on arrival (`crate::fraud`),
 //! its verdict pushed alongside it. Every record is also counted in the quality KPI. Then the task watermark
 //! (minimum over the task's input partitions, see `watermark.rs`) is recomputed and the
@@ -18,7 +18,9 @@
 use std::sync::Arc;
 
 use super::aggregate::{early_due, Aggregate, Dimension, Emission, EmitSink};
+use super::commerce::{CommerceOps, ProductCosts};
 use super::config::EngineConfig;
+use super::currency::Converter;
 use super::dedup::{Deduplicator, ParsedId};
 use super::families::{ActivityAgg, All, RevenueAgg, RevenueDim};
 use super::interner::{Interner, MemberId, NameHash};
@@ -37,6 +39,10 @@ pub mod kpi {
     pub const REVENUE: &str = "revenue";
     pub const ACTIVITY: &str = "activity";
     pub const QUALITY: &str = "quality";
+    pub const PRODUCTS: &str = "products";
+    pub const GEO: &str = "geo";
+    pub const PAYMENTS: &str = "payments";
+    pub const HOURLY: &str = "hourly";
 }
 
 /// The late-output reason of records beyond the allowed lateness.
@@ -105,6 +111,11 @@ pub struct Task {
     pub(crate) revenue: Vec<WindowOperator<RevenueDim, RevenueAgg>>,
     pub(crate) activity: WindowOperator<All, ActivityAgg>,
     pub(crate) quality: WindowOperator<All, QualityAgg>,
+    /// Products, geo, payments and hourly.
+    pub(super) commerce: CommerceOps,
+    converter: Converter,
+    /// The catalog's unit costs; `None`: every product counts as unknown.
+    costs: Option<Arc<dyn ProductCosts>>,
     /// Customer ids of the distinct-customer sets, as task-local numbers.
     pub(crate) customers: Interner,
     pub(crate) flush_seq: u64,
@@ -142,6 +153,9 @@ impl Task {
             revenue,
             activity: WindowOperator::new(kpi::ACTIVITY, w.activity, lateness),
             quality: WindowOperator::new(kpi::QUALITY, w.quality, lateness),
+            commerce: CommerceOps::new(w),
+            converter: Converter::new(&cfg.kpis),
+            costs: None,
             customers: Interner::default(),
             flush_seq: 0,
             incarnation: Incarnation::default(),
@@ -152,6 +166,11 @@ impl Task {
             inputs,
             cfg,
         })
+    }
+
+    /// Attaches the product catalog's unit costs (for gross margin and unknown products).
+    pub fn set_product_costs(&mut self, costs: Arc<dyn ProductCosts>) {
+        self.costs = Some(costs);
     }
 
     pub fn inputs(&self) -> &[TopicPartition] {
@@ -187,6 +206,7 @@ impl Task {
         self.revenue.iter().map(|o| o.len()).sum::<usize>()
             + self.activity.len()
             + self.quality.len()
+            + self.commerce.len()
     }
 
     /// Per input, the next offset to apply (where to resume consuming).
@@ -346,6 +366,7 @@ impl Task {
             .emit_early(&mut RowSink::new(&mut out.kpis, kpi::ACTIVITY));
         self.quality
             .emit_early(&mut RowSink::new(&mut out.kpis, kpi::QUALITY));
+        self.commerce.emit_early(&mut out.kpis);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
     }
 
@@ -361,6 +382,7 @@ impl Task {
             .advance(wm, &mut RowSink::new(&mut out.kpis, kpi::ACTIVITY));
         self.quality
             .advance(wm, &mut RowSink::new(&mut out.kpis, kpi::QUALITY));
+        self.commerce.advance(wm, &mut out.kpis);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.collect_customers();
     }
@@ -486,12 +508,14 @@ impl Task {
         } else {
             MemberId::MAX // not added to any set
         };
-        let summary = TxSummary::new(t, customer);
+        let rate = self.converter.rate(&t.currency);
+        let summary = TxSummary::new(t, customer, rate, self.costs.as_deref());
         let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::REVENUE);
         for op in &mut self.revenue {
             add_transaction(op, &summary, wm, &mut sink);
         }
+        self.commerce.add(&summary, wm, &mut out.kpis);
         drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(src.ix, Some(ts), Outcome::Counted, wm, now, out);

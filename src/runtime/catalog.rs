@@ -31,6 +31,11 @@ impl Catalog {
         self.products.get(product_id).map(|p| p.clone())
     }
 
+    /// The unit cost of `product_id`, without copying the product.
+    pub fn cost(&self, product_id: &str) -> Option<rust_decimal::Decimal> {
+        self.products.get(product_id).map(|p| p.cost)
+    }
+
     pub fn len(&self) -> usize {
         self.products.len()
     }
@@ -135,5 +140,12 @@ impl Catalog {
             );
         }
         Ok(catalog)
+    }
+}
+
+/// The engine's view of the catalog: unit costs for gross margin and unknown products.
+impl crate::engine::ProductCosts for Catalog {
+    fn unit_cost(&self, product_id: &str) -> Option<rust_decimal::Decimal> {
+        self.cost(product_id)
     }
 }

@@ -40,7 +40,15 @@ mod tests {
 
     #[test]
     fn every_engine_family_has_a_topic_and_a_table() {
-        for family in [kpi::REVENUE, kpi::ACTIVITY, kpi::QUALITY] {
+        for family in [
+            kpi::REVENUE,
+            kpi::ACTIVITY,
+            kpi::QUALITY,
+            kpi::PRODUCTS,
+            kpi::GEO,
+            kpi::PAYMENTS,
+            kpi::HOURLY,
+        ] {
             assert!(KPI_FAMILIES.iter().any(|(f, _)| *f == family), "{family}");
             assert!(
                 crate::sink::migrate::kpi_table(family).is_some(),

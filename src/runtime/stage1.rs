@@ -255,8 +255,9 @@ impl Stage1 {
                 p,
                 self.settings.restore_timeout,
             )?;
-            let task = Task::restore(self.settings.engine.clone(), inputs, &entries, &point)
+            let mut task = Task::restore(self.settings.engine.clone(), inputs, &entries, &point)
                 .map_err(|e| anyhow!("restoring task {p}: {e}"))?;
+            task.set_product_costs(Arc::new(self.catalog.clone()));
             let ms = started.elapsed().as_millis() as u64;
             info!(task = p, entries = entries.len(), restore_ms = ms, offsets = ?point.offsets, "task restored");
             metrics::histogram!(super::telemetry::RESTORE, "stage" => "1")

@@ -395,3 +395,16 @@ pub fn final_rows(rows: &[KpiRow]) -> Result<BTreeMap<Key, KpiRow>, TestCaseErro
     }
     Ok(finals)
 }
+
+/// A catalog knowing products p-0 to p-39 (unit cost 1.50 + 0.10 per number) but not
+/// p-40 to p-49, so margins and unknown products are both exercised.
+pub fn catalog() -> std::sync::Arc<dyn shopstream::engine::ProductCosts> {
+    struct Costs;
+    impl shopstream::engine::ProductCosts for Costs {
+        fn unit_cost(&self, product_id: &str) -> Option<rust_decimal::Decimal> {
+            let n: i64 = product_id.strip_prefix("p-")?.parse().ok()?;
+            (n < 40).then(|| rust_decimal::Decimal::new(150 + 10 * n, 2))
+        }
+    }
+    std::sync::Arc::new(Costs)
+}

@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod kafka;
+pub mod kpi_oracle;
 pub mod oracle;
 pub mod pipeline;
 pub mod proc;

@@ -82,12 +82,17 @@ pub fn expected(dir: &Path) -> (BTreeSet<String>, usize) {
 
 /// Checks every revenue row of PostgreSQL — minute and hour windows, overall and per
 /// category, whatever its status — against PostgreSQL's recomputation from the orders
-/// and their items (the batch oracle over the records the engine accepted); returns how
+/// and their items, converted to the reporting currency with the default rates (the batch oracle over the records the engine accepted); returns how
 /// many rows were checked.
 pub async fn check_all_revenue(client: &Client) -> usize {
+    // Amounts in the reporting currency, with the default rate table.
+    let cfg = shopstream::engine::KpiConfig::default();
+    let currencies: Vec<&str> = cfg.rates.keys().map(String::as_str).collect();
+    let rates: Vec<rust_decimal::Decimal> = cfg.rates.values().copied().collect();
     let rows = client
         .query(
-            "WITH lines AS (
+            "WITH rates AS (SELECT * FROM UNNEST($1::text[], $2::numeric[]) AS r(currency, rate)),
+             lines AS (
                 SELECT i.transaction_id, i.category,
                        sum(i.quantity * i.unit_price - i.discount) AS revenue,
                        sum(i.quantity) AS units
@@ -98,21 +103,22 @@ pub async fn check_all_revenue(client: &Client) -> usize {
                     k.metrics->>'revenue', k.metrics->>'orders',
                     k.metrics->>'unique_customers',
                     CASE WHEN k.dimension = 'all' THEN (
-                        SELECT concat_ws(' ', coalesce(sum(o.amount), 0), count(*),
+                        SELECT concat_ws(' ', coalesce(sum(o.amount * r.rate), 0), count(*),
                                          count(DISTINCT o.customer_id))
-                        FROM fact_orders o
+                        FROM fact_orders o JOIN rates r USING (currency)
                         WHERE o.status = 'completed'
                           AND o.event_time >= k.window_start AND o.event_time < k.window_end)
                     ELSE (
-                        SELECT concat_ws(' ', coalesce(sum(l.revenue), 0), count(*),
+                        SELECT concat_ws(' ', coalesce(sum(l.revenue * r.rate), 0), count(*),
                                          count(DISTINCT o.customer_id))
                         FROM fact_orders o JOIN lines l USING (transaction_id)
+                             JOIN rates r USING (currency)
                         WHERE o.status = 'completed'
                           AND l.category = substr(k.dimension, length('category=') + 1)
                           AND o.event_time >= k.window_start AND o.event_time < k.window_end)
                     END
              FROM kpi_revenue k",
-            &[],
+            &[&currencies, &rates],
         )
         .await
         .unwrap();
@@ -361,7 +367,9 @@ pub async fn check_quality(client: &Client, input: &InputStats, invalid: usize) 
 /// returns how many rows were compared.
 pub async fn check_kpi_topics_equal_tables(client: &Client, bootstrap: &str) -> usize {
     let mut compared = 0;
-    for family in ["revenue", "activity", "quality"] {
+    for family in [
+        "revenue", "activity", "quality", "products", "geo", "payments", "hourly",
+    ] {
         let topic = super::kafka::latest_kpi_rows(bootstrap, &format!("shop.kpi.{family}"));
         let sql = format!(
             "SELECT (extract(epoch FROM window_start) * 1000)::bigint,

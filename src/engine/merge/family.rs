@@ -2,13 +2,13 @@
 //! aggregate, keyed by the rendered dimension. Partial rows are parsed back into the
 //! family aggregate with `Aggregate::from_values`; the operator supplies the emission life
 //! cycle (`on_time`, `late_update`, `final`, early results), lateness, purge and
-//! changelog, exactly as for stage 1. [`MergeFamily`] erases the aggregate type so the
+//! changelog, exactly as for stage 1. A merged result becomes one global row, or several
+//! for families that expand it (`products`: one ranked row per product). [`MergeFamily`] erases the aggregate type so the
 //! merger can hold families of different aggregates side by side.
 
-use super::super::aggregate::Aggregate;
+use super::super::aggregate::{Aggregate, Emission, EmitSink};
 use super::super::operator::WindowOperator;
 use super::super::state::StateError;
-use super::super::task::RowSink;
 use super::super::window::{Window, WindowSpec};
 use super::partials::SourcePartials;
 use crate::engine::Interner;
@@ -54,11 +54,40 @@ pub(super) struct Family<A> {
     /// Partials carry counts, not distinct members, so stage 2 interns no customer ids;
     /// the operator's changelog API takes a name table all the same.
     names: Interner,
+    /// N of families that rank their global rows (`products`).
+    top_n: usize,
+}
+
+/// Turns emissions of merged results into global KPI rows, one or several per result
+/// ([`Aggregate::write_global_rows`]), all with the result's status and revision.
+struct GlobalRows<'a> {
+    rows: &'a mut Vec<KpiRow>,
+    kpi: &'static str,
+    top_n: usize,
+}
+
+impl<A: Aggregate> EmitSink<String, SourcePartials<A>> for GlobalRows<'_> {
+    fn emit(&mut self, e: Emission<'_, String, SourcePartials<A>>) {
+        let (kpi, rows) = (self.kpi, &mut *self.rows);
+        e.agg
+            .merged()
+            .write_global_rows(e.key, self.top_n, &mut |dimension, values| {
+                rows.push(KpiRow {
+                    kpi: kpi.to_owned(),
+                    window_start: e.window.start,
+                    window_end: e.window.end,
+                    dimension,
+                    values,
+                    status: e.status,
+                    revision: e.revision,
+                })
+            });
+    }
 }
 
 impl<A: Aggregate + Send> Family<A> {
     /// `kpi` names the family in rows and in state keys (it must not contain '/').
-    pub(super) fn new(kpi: &'static str, allowed_lateness_ms: i64) -> Self {
+    pub(super) fn new(kpi: &'static str, allowed_lateness_ms: i64, top_n: usize) -> Self {
         // Windows come with the partial rows (`update_window`), so the operator's own
         // window assigner is never used; any valid spec will do.
         let spec = WindowSpec::tumbling(1);
@@ -66,6 +95,17 @@ impl<A: Aggregate + Send> Family<A> {
             kpi,
             op: WindowOperator::new(kpi, spec, allowed_lateness_ms),
             names: Interner::default(),
+            top_n,
+        }
+    }
+}
+
+impl<A> Family<A> {
+    fn sink<'a>(&self, rows: &'a mut Vec<KpiRow>) -> GlobalRows<'a> {
+        GlobalRows {
+            rows,
+            kpi: self.kpi,
+            top_n: self.top_n,
         }
     }
 }
@@ -84,7 +124,7 @@ impl<A: Aggregate + Send> MergeFamily for Family<A> {
         if held.is_some_and(|slot| !slot.agg.is_newer(source, row.revision)) {
             return Offer::Stale;
         }
-        let mut sink = RowSink::new(out, self.kpi);
+        let mut sink = self.sink(out);
         let revision = row.revision;
         let apply = |s: &mut SourcePartials<A>| {
             s.offer(source, revision, agg);
@@ -100,11 +140,13 @@ impl<A: Aggregate + Send> MergeFamily for Family<A> {
     }
 
     fn advance(&mut self, wm: Millis, out: &mut Vec<KpiRow>) {
-        self.op.advance(wm, &mut RowSink::new(out, self.kpi));
+        let mut sink = self.sink(out);
+        self.op.advance(wm, &mut sink);
     }
 
     fn emit_early(&mut self, out: &mut Vec<KpiRow>) {
-        self.op.emit_early(&mut RowSink::new(out, self.kpi));
+        let mut sink = self.sink(out);
+        self.op.emit_early(&mut sink);
     }
 
     fn flush(&mut self, seq: u64, out: &mut EntrySink<'_>) -> Result<(), StateError> {

@@ -33,6 +33,8 @@ use super::aggregate::{early_due, Aggregate};
 use super::config::EngineConfig;
 use super::families::{ActivityAgg, RevenueAgg};
 use super::io::Outputs;
+use super::products::ProductsAgg;
+use super::sales::SalesAgg;
 use super::state::{Incarnation, TopicPartition};
 use super::task::{kpi, TaskError};
 use crate::model::time::Millis;
@@ -49,6 +51,8 @@ pub struct MergeConfig {
     pub allowed_lateness_ms: i64,
     /// Emit early results of open windows this often (processing time); `None`: never.
     pub early_interval_ms: Option<i64>,
+    /// Products ranked per category in the `products` family.
+    pub top_n: usize,
 }
 
 impl From<&EngineConfig> for MergeConfig {
@@ -56,6 +60,7 @@ impl From<&EngineConfig> for MergeConfig {
         MergeConfig {
             allowed_lateness_ms: cfg.windows.allowed_lateness_ms,
             early_interval_ms: cfg.windows.early_interval_ms,
+            top_n: cfg.kpis.top_n,
         }
     }
 }
@@ -130,7 +135,8 @@ pub struct Merger {
 impl Merger {
     /// A merger of `sources` stage-1 tasks (the input topics' partition count) reading
     /// `inputs` (typically one partition of `shop.internal.partials`), with the engine's
-    /// families `revenue`, `activity` and `quality` registered.
+    /// families `revenue`, `activity`, `quality`, `products`, `geo`, `payments` and
+    /// `hourly` registered.
     pub fn new(
         cfg: MergeConfig,
         sources: u32,
@@ -141,7 +147,10 @@ impl Merger {
                 "stage 2 needs at least one source".into(),
             ));
         }
-        if cfg.allowed_lateness_ms < 0 || cfg.early_interval_ms.is_some_and(|i| i <= 0) {
+        if cfg.allowed_lateness_ms < 0
+            || cfg.early_interval_ms.is_some_and(|i| i <= 0)
+            || cfg.top_n == 0
+        {
             return Err(TaskError::Config(format!("invalid merge config {cfg:?}")));
         }
         let mut merger = Merger {
@@ -159,6 +168,10 @@ impl Merger {
         merger.register::<RevenueAgg>(kpi::REVENUE)?;
         merger.register::<ActivityAgg>(kpi::ACTIVITY)?;
         merger.register::<QualityAgg>(kpi::QUALITY)?;
+        merger.register::<ProductsAgg>(kpi::PRODUCTS)?;
+        merger.register::<SalesAgg>(kpi::GEO)?;
+        merger.register::<SalesAgg>(kpi::PAYMENTS)?;
+        merger.register::<SalesAgg>(kpi::HOURLY)?;
         Ok(merger)
     }
 
@@ -173,7 +186,7 @@ impl Merger {
                 "bad or duplicate family {kpi:?}"
             )));
         }
-        let family = Family::<A>::new(kpi, self.cfg.allowed_lateness_ms);
+        let family = Family::<A>::new(kpi, self.cfg.allowed_lateness_ms, self.cfg.top_n);
         self.families.push(Box::new(family));
         Ok(())
     }

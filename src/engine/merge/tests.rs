@@ -17,6 +17,7 @@ fn cfg(early: Option<i64>) -> MergeConfig {
     MergeConfig {
         allowed_lateness_ms: LATENESS,
         early_interval_ms: early,
+        top_n: 10,
     }
 }
 

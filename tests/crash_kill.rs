@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use shopstream::generator;
 use support::db::{generate_args, start_pg, Db};
-use support::kafka::MockKafka;
+use support::kafka::{open_event_time, MockKafka};
 use support::oracle::{
     check_all_activity, check_all_revenue, check_quality, expected_all, input_stats, QUALITY_TOTAL,
 };
@@ -70,10 +70,17 @@ async fn crash_test(guarantee: &str) {
     let k = MockKafka::with_topics(24);
     let pg = start_pg();
     let dir = tempfile::tempdir().unwrap();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        * 1000;
+    let start_text = start.to_string();
     let args = generate_args(
         &k.bootstrap(),
         dir.path(),
         &[
+            ("start", &start_text),
             ("count", &records.to_string()),
             ("rate", "3000"),
             ("event-rate", "200"),
@@ -82,16 +89,17 @@ async fn crash_test(guarantee: &str) {
             ("products", "100"),
             ("late-rate", "0.003"),
             // Late records 80-160 min behind: past every window's allowed lateness, the
-            // hour windows' too, so that only the very start (while a partition without
-            // data holds the watermark) can count one. With the default 10 min, a record
-            // 20-40 min behind was late or not depending on how far the other partition of
-            // its task had been read when it came, and the mock broker, which shows
-            // aborted output, once held both an aborted attempt's decision and the retry's.
+            // hour windows' too (and every partition starts with an opening record, see
+            // below), so none can be counted. With the default 10 min, a record 20-40 min
+            // behind was late or not depending on how far the other partition of its task
+            // had been read when it came, and the mock broker, which shows aborted output,
+            // once held both an aborted attempt's decision and the retry's.
             ("lateness", "40m"),
             ("invalid-rate", "0.02"),
             ("duplicate-rate", "0.05"),
         ],
     );
+    let opening = open_event_time(&k.bootstrap(), 24, start);
     // The input keeps arriving while the processor is killed and restarted.
     let producing = tokio::task::spawn_blocking(move || {
         generator::run(&args, &AtomicBool::new(false)).unwrap()
@@ -142,8 +150,11 @@ async fn crash_test(guarantee: &str) {
     }
     producing.await.unwrap();
     let expect = expected_all(dir.path());
-    let (valid, invalid) = (&expect.orders, expect.invalid);
+    let mut valid = expect.orders.clone();
+    valid.extend(opening.transactions.iter().cloned());
+    let (valid, invalid) = (&valid, expect.invalid);
     let mut input = input_stats(dir.path());
+    input.add_opening(&opening, start);
     input.close_event_time(&k.bootstrap(), 24);
     let child = spawn_run(&config, &log);
     db.wait_for(

@@ -218,7 +218,9 @@ async fn a_rebalance_mid_transaction_commits_before_partitions_move() {
     let a = start_instance(&k.bootstrap(), &conn, "0").await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let b = start_instance(&k.bootstrap(), &conn, "1").await;
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    // Long enough for b to restore its tasks from the changelog (which the mock makes it
+    // read from the start) and consume: once, b left after 15 s without a record.
+    tokio::time::sleep(Duration::from_secs(25)).await;
     let (b_totals, _) = b.stop().await.expect("b leaves cleanly");
     producing.await.unwrap();
     let (valid, invalid) = expected(dir.path());

@@ -99,8 +99,13 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     )
     .await;
     eprintln!("scale test: rows equal to the recomputation per family: {commerce:?}");
+    // Every row present is checked; an hourly row exists only when the 40 s stream
+    // happens to cross a full hour (engine_props covers the hourly family).
     for (family, n) in &commerce {
-        assert!(*n > 0, "at least one {family} row");
+        assert!(
+            *n > 0 || family.contains("hourly"),
+            "at least one {family} row"
+        );
     }
     let on_topics = check_kpi_topics_equal_tables(&db.client, &k.bootstrap()).await;
     eprintln!(

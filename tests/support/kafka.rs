@@ -44,6 +44,85 @@ impl MockKafka {
 /// final, and the checks can cover every window. Returns the events written as
 /// (event_id, customer_id).
 pub fn close_event_time(bootstrap: &str, partitions: i32, at: i64) -> Vec<(String, String)> {
+    page_views(bootstrap, partitions, at, "closing")
+}
+
+/// What `open_event_time` wrote: transaction ids, and events as (event_id, customer_id).
+pub struct Opening {
+    pub transactions: Vec<String>,
+    pub events: Vec<(String, String)>,
+}
+
+/// Starts the stream's event time: before any other input, one valid (failed) transaction
+/// per partition of shop.transactions and one page view per partition of shop.events at
+/// event time `at`, so every input partition has an event time from its first record and
+/// the watermark never sits at its minimum while a record is judged. Without them, a
+/// record far behind the stream that comes before its task has seen both partitions is
+/// counted on one attempt and late on another, and the mock broker shows both attempts.
+pub fn open_event_time(bootstrap: &str, partitions: i32, at: i64) -> Opening {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use shopstream::model::{Device, LineItem, Location, Transaction, TxStatus};
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("producer");
+    let mut transactions = Vec::new();
+    for p in 0..partitions {
+        let t = Transaction {
+            transaction_id: format!("opening-tx-{p}"),
+            customer_id: format!("opening-{p}"),
+            session_id: format!("opening-session-{p}"),
+            timestamp: at,
+            status: TxStatus::Failed,
+            currency: "USD".into(),
+            amount: "1.00".parse().unwrap(),
+            payment_method: "credit_card".into(),
+            items: vec![LineItem {
+                product_id: "opening-product".into(),
+                category: "books".into(),
+                quantity: 1,
+                unit_price: "1.00".parse().unwrap(),
+                discount: "0.00".parse().unwrap(),
+            }],
+            location: Location {
+                country: "US".into(),
+                state: Some("CA".into()),
+                city: Some("San Francisco".into()),
+                lat: 37.77,
+                lon: -122.42,
+            },
+            device: Device {
+                device_type: "desktop".into(),
+                os: "linux".into(),
+                fingerprint: "opening".into(),
+            },
+            ip_address: "10.0.0.1".into(),
+            channel: "web".into(),
+            email: None,
+        };
+        let value = serde_json::to_string(&t).unwrap();
+        producer
+            .send(
+                BaseRecord::to("shop.transactions")
+                    .partition(p)
+                    .key(&t.customer_id)
+                    .payload(&value),
+            )
+            .expect("enqueue the opening transaction");
+        transactions.push(t.transaction_id);
+    }
+    producer
+        .flush(std::time::Duration::from_secs(10))
+        .expect("opening transactions delivered");
+    Opening {
+        transactions,
+        events: page_views(bootstrap, partitions, at, "opening"),
+    }
+}
+
+/// One valid page view per partition of shop.events at event time `at`, by customers
+/// `<name>-<p>`; returns them as (event_id, customer_id).
+fn page_views(bootstrap: &str, partitions: i32, at: i64, name: &str) -> Vec<(String, String)> {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -51,16 +130,16 @@ pub fn close_event_time(bootstrap: &str, partitions: i32, at: i64) -> Vec<(Strin
         .expect("producer");
     let mut written = Vec::new();
     for p in 0..partitions {
-        let customer = format!("closing-{p}");
-        let id = format!("closing-event-{p}");
+        let customer = format!("{name}-{p}");
+        let id = format!("{name}-event-{p}");
         let value = serde_json::json!({
             "event_id": id,
             "customer_id": customer,
-            "session_id": format!("closing-session-{p}"),
+            "session_id": format!("{name}-session-{p}"),
             "event_type": "page_view",
             "timestamp": at,
             "page_url": "/",
-            "device": {"type": "desktop", "os": "linux", "fingerprint": "closing"},
+            "device": {"type": "desktop", "os": "linux", "fingerprint": name},
         })
         .to_string();
         producer
@@ -70,12 +149,12 @@ pub fn close_event_time(bootstrap: &str, partitions: i32, at: i64) -> Vec<(Strin
                     .key(&customer)
                     .payload(&value),
             )
-            .expect("enqueue the closing event");
+            .expect("enqueue the page view");
         written.push((id, customer));
     }
     producer
         .flush(std::time::Duration::from_secs(10))
-        .expect("closing events delivered");
+        .expect("page views delivered");
     written
 }
 

@@ -206,6 +206,16 @@ pub fn input_stats(dir: &Path) -> InputStats {
 }
 
 impl InputStats {
+    /// Counts in the records of `kafka::open_event_time`, written at event time `at`.
+    pub fn add_opening(&mut self, opening: &super::kafka::Opening, at: i64) {
+        for (id, customer) in &opening.events {
+            self.events
+                .push((id.clone(), customer.clone(), "page_view".into(), at));
+        }
+        self.valid_transactions += opening.transactions.len();
+        self.records += opening.transactions.len() + opening.events.len();
+    }
+
     /// Ends the input's event time 20 minutes after its last record (beyond every one-
     /// and five-minute window's end plus the allowed lateness) with the closing events of
     /// `kafka::close_event_time`, and counts them in. The windows that hold the closing

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::oracle::{table_rows, TableRow};
 use rust_decimal::Decimal;
 use shopstream::engine::KpiConfig;
 use tokio_postgres::Client;
@@ -254,32 +255,6 @@ fn expected_dims(family: &str, orders: &[Order]) -> std::collections::BTreeSet<S
     dims
 }
 
-/// The rows of `kpi_<family>`: (start ms, end ms, dimension, status, metrics).
-async fn rows(
-    client: &Client,
-    family: &str,
-) -> Vec<(i64, i64, String, String, BTreeMap<String, Decimal>)> {
-    let sql = format!(
-        "SELECT (extract(epoch FROM window_start) * 1000)::bigint,
-                (extract(epoch FROM window_end) * 1000)::bigint, dimension, status, metrics::text
-         FROM kpi_{family} ORDER BY 1, 2, 3"
-    );
-    client
-        .query(&sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let m: BTreeMap<String, serde_json::Value> = serde_json::from_str(r.get(4)).unwrap();
-            let m = m
-                .into_iter()
-                .map(|(k, v)| (k, dec(v.to_string().trim_matches('"')).normalize()))
-                .collect();
-            (r.get(0), r.get(1), r.get(2), r.get(3), m)
-        })
-        .collect()
-}
-
 fn normalized(v: BTreeMap<String, Decimal>) -> BTreeMap<String, Decimal> {
     v.into_iter().map(|(k, d)| (k, d.normalize())).collect()
 }
@@ -290,9 +265,17 @@ pub async fn check_all_commerce(client: &Client, cfg: &KpiConfig) -> BTreeMap<&'
     let facts = Facts::load(client, cfg).await;
     let mut checked = BTreeMap::new();
     for family in ["hourly", "geo", "payments", "products", "revenue"] {
-        let rows = rows(client, family).await;
+        let rows = table_rows(client, family).await;
         let mut product_rows: BTreeMap<(i64, i64, String), BTreeMap<String, _>> = BTreeMap::new();
-        for (start, end, dim, status, got) in &rows {
+        for TableRow {
+            start,
+            end,
+            dimension: dim,
+            status,
+            metrics: got,
+            ..
+        } in &rows
+        {
             let orders = facts.window(*start, *end);
             let label = |prefix: &str| dim.strip_prefix(prefix).map(str::to_owned);
             let want =
@@ -376,7 +359,7 @@ pub async fn check_all_commerce(client: &Client, cfg: &KpiConfig) -> BTreeMap<&'
         // missing country, state, method or product, so no missing rank either).
         let mut dims: BTreeMap<(i64, i64), Vec<&str>> = BTreeMap::new();
         for r in &rows {
-            dims.entry((r.0, r.1)).or_default().push(&r.2);
+            dims.entry((r.start, r.end)).or_default().push(&r.dimension);
         }
         for ((start, end), got) in &dims {
             let want = expected_dims(family, facts.window(*start, *end));

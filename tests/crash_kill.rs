@@ -65,9 +65,10 @@ async fn crash_test(guarantee: &str) {
     let records = env_usize("SHOPSTREAM_CRASH_RECORDS", 200_000);
     let kills = env_usize("SHOPSTREAM_CRASH_KILLS", 5);
     let t0 = Instant::now();
-    // The mock keeps only the last 5 MB of each partition: 24 partitions hold 200,000
-    // records whole (a dropped segment is reported below, not mistaken for a loss).
-    let k = MockKafka::with_topics(24);
+    // The mock keeps only the last 5 MB of each partition: 32 partitions hold 200,000
+    // records and the opening records whole (24 partitions once dropped a head segment;
+    // a dropped segment is reported below, not mistaken for a loss).
+    let k = MockKafka::with_topics(32);
     let pg = start_pg();
     let dir = tempfile::tempdir().unwrap();
     let start = std::time::SystemTime::now()
@@ -99,7 +100,7 @@ async fn crash_test(guarantee: &str) {
             ("duplicate-rate", "0.05"),
         ],
     );
-    let opening = open_event_time(&k.bootstrap(), 24, start);
+    let opening = open_event_time(&k.bootstrap(), 32, start);
     // The input keeps arriving while the processor is killed and restarted.
     let producing = tokio::task::spawn_blocking(move || {
         generator::run(&args, &AtomicBool::new(false)).unwrap()
@@ -155,7 +156,7 @@ async fn crash_test(guarantee: &str) {
     let (valid, invalid) = (&valid, expect.invalid);
     let mut input = input_stats(dir.path());
     input.add_opening(&opening, start);
-    input.close_event_time(&k.bootstrap(), 24);
+    input.close_event_time(&k.bootstrap(), 32);
     let child = spawn_run(&config, &log);
     db.wait_for(
         valid.len(),
@@ -212,7 +213,7 @@ async fn crash_test(guarantee: &str) {
         restores.len(),
         restores.iter().max().copied().unwrap_or(0)
     );
-    let truncated = input_log_starts(&k.bootstrap(), 24);
+    let truncated = input_log_starts(&k.bootstrap(), 32);
     assert!(
         truncated.is_empty(),
         "the mock broker dropped input segments (it keeps 5 MB per partition): {truncated:?}"

@@ -8,6 +8,7 @@
 
 mod input;
 mod output;
+mod rfm;
 pub mod time;
 
 pub use input::{
@@ -15,6 +16,7 @@ pub use input::{
     UserEvent,
 };
 pub use output::bytes_repr::with_raw_bytes;
+pub use rfm::CustomerRfm;
 pub use output::{
     DlqRecord, EmitStatus, EnrichedItem, EnrichedOrder, FraudAlert, KpiRow, LateRecord,
 };

@@ -32,16 +32,24 @@ fn run(steps: &[Step]) -> (Task, Vec<RfmUpdate>, Batch) {
     let mut batch = Batch::new();
     for step in steps {
         let d = feed(&mut task, step, &mut out);
-        if let (Some(Disposition::Counted), Step::Record { record: Ok(Record::Transaction(t)), .. }) =
-            (d, step)
+        if let (
+            Some(Disposition::Counted),
+            Step::Record {
+                record: Ok(Record::Transaction(t)),
+                ..
+            },
+        ) = (d, step)
         {
             if t.status == TxStatus::Completed {
                 let value = converter
                     .rate(&t.currency)
                     .map_or(Decimal::ZERO, |r| r.apply(t.amount));
-                let e = batch
-                    .entry(t.customer_id.clone())
-                    .or_insert((0, Decimal::ZERO, i64::MAX, i64::MIN));
+                let e = batch.entry(t.customer_id.clone()).or_insert((
+                    0,
+                    Decimal::ZERO,
+                    i64::MAX,
+                    i64::MIN,
+                ));
                 e.0 += 1;
                 e.1 += value;
                 e.2 = e.2.min(t.timestamp);
@@ -115,7 +123,15 @@ fn a_long_stream_decays_recency_through_every_score() {
     let choices: Vec<Choice> = (0..3_000u64)
         .map(|i| {
             let r = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            Choice::from_raw(r % 100, (r >> 8) % 1_500, (r >> 20) % 3_000, (r >> 32) % 6, r >> 40, (r >> 44) % 25_000, i as usize)
+            Choice::from_raw(
+                r % 100,
+                (r >> 8) % 1_500,
+                (r >> 20) % 3_000,
+                (r >> 32) % 6,
+                r >> 40,
+                (r >> 44) % 25_000,
+                i as usize,
+            )
         })
         .collect();
     let steps = build(&choices);
@@ -126,6 +142,8 @@ fn a_long_stream_decays_recency_through_every_score() {
             "some emission has recency {score}"
         );
     }
-    assert!(emitted.iter().any(|u| u.profile.as_of > u.profile.last + 2_000));
+    assert!(emitted
+        .iter()
+        .any(|u| u.profile.as_of > u.profile.last + 2_000));
     check(&steps).unwrap();
 }

@@ -134,6 +134,9 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
         a.rfm.iter().any(|u| u.profile.as_of > u.profile.last) && a.rfm.len() > 10,
         "RFM purchases and recency timers are exercised after the restore"
     );
-    assert_eq!(a.rfm, b.rfm, "restored RFM profiles and timers emit the same");
+    assert_eq!(
+        a.rfm, b.rfm,
+        "restored RFM profiles and timers emit the same"
+    );
     assert_eq!(original.watermark(), rebuilt.watermark());
 }

@@ -157,7 +157,10 @@ mod tests {
         assert_eq!(c.recency(0, 181 * DAY_MS), 1);
         assert_eq!(c.recency(10, 0), 5, "an order ahead of as_of is recent");
         assert_eq!(c.recency_changes_at(0, 0), Some(7 * DAY_MS + 1));
-        assert_eq!(c.recency_changes_at(0, 7 * DAY_MS + 1), Some(30 * DAY_MS + 1));
+        assert_eq!(
+            c.recency_changes_at(0, 7 * DAY_MS + 1),
+            Some(30 * DAY_MS + 1)
+        );
         assert_eq!(c.recency_changes_at(0, 180 * DAY_MS + 1), None);
         assert_eq!((c.frequency(1), c.frequency(2), c.frequency(10)), (1, 2, 5));
         assert_eq!(c.monetary(Decimal::new(4999, 2)), 1);

@@ -292,7 +292,10 @@ mod tests {
         s.on_purchase("a", 95, Decimal::from(150), 90, &mut out);
         assert_eq!(out.len(), 2);
         let p = out[1].profile;
-        assert_eq!((p.orders, p.value, p.first, p.last), (2, Decimal::from(210), 95, 100));
+        assert_eq!(
+            (p.orders, p.value, p.first, p.last),
+            (2, Decimal::from(210), 95, 100)
+        );
         assert_eq!(out[1].scores.recency, 5);
         assert_eq!(out[1].scores.monetary, 3);
         out.clear();

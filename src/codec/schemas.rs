@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::model::{
-    CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, Transaction, UserEvent,
+    CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, Transaction,
+    UserEvent,
 };
 
 /// A compiled-in reader schema.

@@ -130,7 +130,10 @@ impl Faults {
             return None;
         }
         let line = self.rng.gen_range(0..lines);
-        Some((line, format!("unknown-sku-{:03}", self.rng.gen_range(0..100))))
+        Some((
+            line,
+            format!("unknown-sku-{:03}", self.rng.gen_range(0..100)),
+        ))
     }
 
     pub fn corrupt(&mut self, payload: Payload, kind: InvalidKind) -> Corrupted {

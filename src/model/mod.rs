@@ -16,7 +16,7 @@ pub use input::{
     UserEvent,
 };
 pub use output::bytes_repr::with_raw_bytes;
-pub use rfm::CustomerRfm;
 pub use output::{
     DlqRecord, EmitStatus, EnrichedItem, EnrichedOrder, FraudAlert, KpiRow, LateRecord,
 };
+pub use rfm::CustomerRfm;

@@ -20,7 +20,9 @@ use tracing::{info, warn};
 
 use super::offsets::{self, Offsets};
 use super::rows::{Batch, SinkRecord, WriteStats};
-use crate::codec::subjects::{CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS};
+use crate::codec::subjects::{
+    CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS,
+};
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
 use crate::runtime::backpressure::SinkLag;

@@ -57,7 +57,14 @@ pub struct WriteStats {
 
 impl WriteStats {
     pub fn total(&self) -> u64 {
-        self.orders + self.items + self.alerts + self.kpis + self.dlq + self.late + self.products + self.rfm
+        self.orders
+            + self.items
+            + self.alerts
+            + self.kpis
+            + self.dlq
+            + self.late
+            + self.products
+            + self.rfm
     }
 }
 

@@ -14,12 +14,8 @@ use tokio_postgres::Client;
 /// order), scores and segment following from them at the row's `rfm_as_of`, and no other
 /// customer to have RFM columns. Returns the number of customers checked.
 pub async fn check_rfm(client: &Client, cfg: &EngineConfig) -> usize {
-    let (cur, rate): (Vec<String>, Vec<Decimal>) = cfg
-        .kpis
-        .rates
-        .iter()
-        .map(|(c, r)| (c.clone(), *r))
-        .unzip();
+    let (cur, rate): (Vec<String>, Vec<Decimal>) =
+        cfg.kpis.rates.iter().map(|(c, r)| (c.clone(), *r)).unzip();
     let expected = client
         .query(
             "SELECT o.customer_id, count(*), round(sum(o.amount * r.rate), 2)::text,
@@ -54,13 +50,33 @@ pub async fn check_rfm(client: &Client, cfg: &EngineConfig) -> usize {
     );
     for e in &expected {
         let id: String = e.get(0);
-        let g = got.get(&id).unwrap_or_else(|| panic!("{id} has no RFM columns"));
-        let want = (e.get::<_, i64>(1), e.get::<_, String>(2), e.get::<_, i64>(3), e.get::<_, i64>(4));
-        let have = (g.get::<_, i64>(1), g.get::<_, String>(2), g.get::<_, i64>(3), g.get::<_, i64>(4));
-        assert_eq!(have, want, "RFM profile of {id} (orders, value, first, last)");
+        let g = got
+            .get(&id)
+            .unwrap_or_else(|| panic!("{id} has no RFM columns"));
+        let want = (
+            e.get::<_, i64>(1),
+            e.get::<_, String>(2),
+            e.get::<_, i64>(3),
+            e.get::<_, i64>(4),
+        );
+        let have = (
+            g.get::<_, i64>(1),
+            g.get::<_, String>(2),
+            g.get::<_, i64>(3),
+            g.get::<_, i64>(4),
+        );
+        assert_eq!(
+            have, want,
+            "RFM profile of {id} (orders, value, first, last)"
+        );
         let value: Decimal = have.1.parse().unwrap();
         let s = cfg.rfm.score(have.0 as u64, value, have.3, g.get(5));
-        let scores = (g.get::<_, i16>(6), g.get::<_, i16>(7), g.get::<_, i16>(8), g.get::<_, String>(9));
+        let scores = (
+            g.get::<_, i16>(6),
+            g.get::<_, i16>(7),
+            g.get::<_, i16>(8),
+            g.get::<_, String>(9),
+        );
         assert_eq!(
             scores,
             (
@@ -85,7 +101,13 @@ pub async fn check_unknown_products(client: &Client, dir: &Path) -> usize {
     let ids: Vec<String> = truth
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["labels"].as_array().unwrap().iter().any(|l| l == "unknown_product"))
+        .filter(|v| {
+            v["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l == "unknown_product")
+        })
         .map(|v| v["transaction_id"].as_str().unwrap().to_string())
         .collect();
     let row = client
@@ -100,8 +122,16 @@ pub async fn check_unknown_products(client: &Client, dir: &Path) -> usize {
         .await
         .unwrap();
     let n = ids.len() as i64;
-    assert_eq!(row.get::<_, i64>(0), n, "every unknown-product order is kept");
-    assert_eq!(row.get::<_, i64>(1), n, "one unknown line per labelled order");
+    assert_eq!(
+        row.get::<_, i64>(0),
+        n,
+        "every unknown-product order is kept"
+    );
+    assert_eq!(
+        row.get::<_, i64>(1),
+        n,
+        "one unknown line per labelled order"
+    );
     assert_eq!(row.get::<_, i64>(2), n, "no other line is unknown");
     let wrong = client
         .query_one(
@@ -115,7 +145,14 @@ pub async fn check_unknown_products(client: &Client, dir: &Path) -> usize {
         )
         .await
         .unwrap();
-    assert!(wrong.get::<_, i64>(1) > 0, "unknown products appear in kpi_products");
-    assert_eq!(wrong.get::<_, i64>(0), 0, "unknown units per window and product");
+    assert!(
+        wrong.get::<_, i64>(1) > 0,
+        "unknown products appear in kpi_products"
+    );
+    assert_eq!(
+        wrong.get::<_, i64>(0),
+        0,
+        "unknown units per window and product"
+    );
     ids.len()
 }

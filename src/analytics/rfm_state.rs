@@ -77,10 +77,9 @@ impl RfmUpdate {
     }
 }
 
-/// Per-customer RFM profiles, their recency timers and changelog bookkeeping.
-pub struct RfmState {
+/// What an emission updates besides the profile: timers and changelog bookkeeping.
+struct Book {
     cfg: RfmConfig,
-    profiles: HashMap<Arc<str>, RfmProfile, ahash::RandomState>,
     /// (due event time, customer): when the customer's recency score drops next.
     timers: BTreeSet<(Millis, Arc<str>)>,
     /// Customers changed since the last flush (each once: `dirty` is set while listed).
@@ -88,14 +87,41 @@ pub struct RfmState {
     changelog: bool,
 }
 
+impl Book {
+    /// Emits `p` (one revision more), sets its next timer and lists it for the changelog.
+    fn emit(&mut self, key: Arc<str>, p: &mut RfmProfile, out: &mut Vec<RfmUpdate>) {
+        p.revision += 1;
+        if let Some(due) = p.due(&self.cfg) {
+            self.timers.insert((due, key.clone()));
+        }
+        if self.changelog && !p.dirty {
+            p.dirty = true;
+            self.pending.push(key.clone());
+        }
+        out.push(RfmUpdate {
+            customer: key,
+            profile: *p,
+            scores: self.cfg.score(p.orders, p.value, p.last, p.as_of),
+        });
+    }
+}
+
+/// Per-customer RFM profiles, their recency timers and changelog bookkeeping.
+pub struct RfmState {
+    profiles: HashMap<Arc<str>, RfmProfile, ahash::RandomState>,
+    book: Book,
+}
+
 impl RfmState {
     pub fn new(cfg: RfmConfig) -> RfmState {
         RfmState {
-            cfg,
             profiles: HashMap::with_hasher(ahash::RandomState::new()),
-            timers: BTreeSet::new(),
-            pending: Vec::new(),
-            changelog: true,
+            book: Book {
+                cfg,
+                timers: BTreeSet::new(),
+                pending: Vec::new(),
+                changelog: true,
+            },
         }
     }
 
@@ -113,9 +139,9 @@ impl RfmState {
     }
 
     pub fn set_changelog(&mut self, on: bool) {
-        self.changelog = on;
+        self.book.changelog = on;
         if !on {
-            self.pending.clear();
+            self.book.pending.clear();
             self.profiles.values_mut().for_each(|p| p.dirty = false);
         }
     }
@@ -130,11 +156,10 @@ impl RfmState {
         wm: Millis,
         out: &mut Vec<RfmUpdate>,
     ) {
-        let cfg = &self.cfg;
         let (key, p) = match self.profiles.get_key_value_mut(customer) {
             Some((k, p)) => {
-                if let Some(due) = p.due(cfg) {
-                    self.timers.remove(&(due, k.clone()));
+                if let Some(due) = p.due(&self.book.cfg) {
+                    self.book.timers.remove(&(due, k.clone()));
                 }
                 p.orders += 1;
                 p.value = p.value.saturating_add(value);
@@ -158,66 +183,21 @@ impl RfmState {
             }
         };
         p.as_of = p.as_of.max(wm).max(p.last);
-        Self::emit(
-            cfg,
-            &mut self.timers,
-            &mut self.pending,
-            self.changelog,
-            key,
-            p,
-            out,
-        );
+        self.book.emit(key, p, out);
     }
 
     /// The watermark reached `wm`: re-emits every profile whose recency score dropped at
     /// or before it, measured at the drop.
     pub fn advance(&mut self, wm: Millis, out: &mut Vec<RfmUpdate>) {
-        while let Some((due, _)) = self.timers.first() {
-            if *due > wm {
+        while self.book.timers.first().is_some_and(|(due, _)| *due <= wm) {
+            let Some((due, key)) = self.book.timers.pop_first() else {
                 break;
+            };
+            if let Some(p) = self.profiles.get_mut(&key) {
+                p.as_of = p.as_of.max(due);
+                self.book.emit(key, p, out);
             }
-            let Some((due, key)) = self.timers.pop_first() else {
-                break;
-            };
-            let Some(p) = self.profiles.get_mut(&key) else {
-                continue;
-            };
-            p.as_of = p.as_of.max(due);
-            let cfg = &self.cfg;
-            Self::emit(
-                cfg,
-                &mut self.timers,
-                &mut self.pending,
-                self.changelog,
-                key,
-                p,
-                out,
-            );
         }
-    }
-
-    fn emit(
-        cfg: &RfmConfig,
-        timers: &mut BTreeSet<(Millis, Arc<str>)>,
-        pending: &mut Vec<Arc<str>>,
-        changelog: bool,
-        key: Arc<str>,
-        p: &mut RfmProfile,
-        out: &mut Vec<RfmUpdate>,
-    ) {
-        p.revision += 1;
-        if let Some(due) = p.due(cfg) {
-            timers.insert((due, key.clone()));
-        }
-        if changelog && !p.dirty {
-            p.dirty = true;
-            pending.push(key.clone());
-        }
-        out.push(RfmUpdate {
-            customer: key,
-            profile: *p,
-            scores: cfg.score(p.orders, p.value, p.last, p.as_of),
-        });
     }
 
     /// Appends `rfm/<customer>` entries for the profiles changed since the last flush.
@@ -225,7 +205,7 @@ impl RfmState {
         &mut self,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
-        for customer in std::mem::take(&mut self.pending) {
+        for customer in std::mem::take(&mut self.book.pending) {
             if let Some(p) = self.profiles.get_mut(&customer) {
                 p.dirty = false;
                 let key = format!("{RFM_PREFIX}{customer}").into_bytes();
@@ -254,20 +234,17 @@ impl RfmState {
     /// Restores one `rfm/<customer>` entry (a later entry of the same customer replaces
     /// an earlier one, with its timer).
     pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
-        let customer = key
-            .strip_prefix(RFM_PREFIX.as_bytes())
-            .and_then(|c| std::str::from_utf8(c).ok())
-            .ok_or_else(|| StateError::BadKey(String::from_utf8_lossy(key).into_owned()))?;
+        let customer = StateError::name_after(key, RFM_PREFIX)?;
         let p: RfmProfile =
             serde_json::from_slice(value).map_err(|e| StateError::bad_value(key, e))?;
         let k: Arc<str> = Arc::from(customer);
         if let Some(old) = self.profiles.insert(k.clone(), p) {
-            if let Some(due) = old.due(&self.cfg) {
-                self.timers.remove(&(due, k.clone()));
+            if let Some(due) = old.due(&self.book.cfg) {
+                self.book.timers.remove(&(due, k.clone()));
             }
         }
-        if let Some(due) = p.due(&self.cfg) {
-            self.timers.insert((due, k));
+        if let Some(due) = p.due(&self.book.cfg) {
+            self.book.timers.insert((due, k));
         }
         Ok(())
     }

@@ -53,18 +53,11 @@ pub async fn check_rfm(client: &Client, cfg: &EngineConfig) -> usize {
         let g = got
             .get(&id)
             .unwrap_or_else(|| panic!("{id} has no RFM columns"));
-        let want = (
-            e.get::<_, i64>(1),
-            e.get::<_, String>(2),
-            e.get::<_, i64>(3),
-            e.get::<_, i64>(4),
-        );
-        let have = (
-            g.get::<_, i64>(1),
-            g.get::<_, String>(2),
-            g.get::<_, i64>(3),
-            g.get::<_, i64>(4),
-        );
+        // Columns 1-4 of both queries: orders, value, first and last order (ms).
+        let profile = |r: &tokio_postgres::Row| -> (i64, String, i64, i64) {
+            (r.get(1), r.get(2), r.get(3), r.get(4))
+        };
+        let (want, have) = (profile(e), profile(g));
         assert_eq!(
             have, want,
             "RFM profile of {id} (orders, value, first, last)"

@@ -85,6 +85,7 @@ impl Task {
         self.commerce.set_changelog(on);
         self.dedup.set_changelog(on);
         self.fraud.set_changelog(on);
+        self.rfm.set_changelog(on);
     }
 
     /// Appends the state changed since the last flush to `out.changelog`.
@@ -109,6 +110,7 @@ impl Task {
         self.commerce.flush(seq, names, &mut push)?;
         self.dedup.flush(&mut push);
         self.fraud.flush(&mut push)?;
+        self.rfm.flush(&mut push)?;
         self.meta_entries(&mut push)?;
         Ok(())
     }
@@ -133,6 +135,7 @@ impl Task {
         self.commerce.snapshot(names, &mut push)?;
         self.dedup.snapshot(&mut push);
         self.fraud.snapshot(&mut push)?;
+        self.rfm.snapshot(&mut push)?;
         self.meta_entries(&mut push)?;
         Ok(entries)
     }
@@ -200,6 +203,8 @@ impl Task {
             self.flush_seq = pos.flush_seq;
         } else if key.starts_with(crate::fraud::FRAUD_PREFIX.as_bytes()) {
             self.fraud.restore(key, value)?;
+        } else if key.starts_with(crate::analytics::rfm_state::RFM_PREFIX.as_bytes()) {
+            self.rfm.restore(key, value)?;
         } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
             self.dedup.restore(key, Some(value))?;
         } else if key.starts_with(state::WINDOW_PREFIX.as_bytes())

@@ -9,12 +9,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
 use super::record::{GenRecord, TopicNames};
+use crate::runtime::client::KafkaSecurity;
 
 /// Producer compression codecs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +53,8 @@ pub struct KafkaOptions {
     pub message_timestamp: MessageTimestamp,
     /// Extra librdkafka properties, applied last.
     pub properties: Vec<(String, String)>,
+    /// Security settings and the `[kafka]` properties, applied first.
+    pub security: KafkaSecurity,
 }
 
 impl KafkaOptions {
@@ -62,6 +64,7 @@ impl KafkaOptions {
             compression: Compression::Lz4,
             message_timestamp: MessageTimestamp::EventTime,
             properties: Vec::new(),
+            security: KafkaSecurity::default(),
         }
     }
 }
@@ -111,9 +114,8 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     pub fn new(opts: &KafkaOptions, topics: TopicNames) -> anyhow::Result<KafkaSink> {
-        let mut cfg = ClientConfig::new();
-        cfg.set("bootstrap.servers", &opts.bootstrap_servers)
-            .set("client.id", "shopstream-generator")
+        let mut cfg = opts.security.client_config(&opts.bootstrap_servers);
+        cfg.set("client.id", "shopstream-generator")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")

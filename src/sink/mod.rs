@@ -7,5 +7,6 @@ pub mod embedded_pg;
 pub mod export;
 pub mod migrate;
 pub mod offsets;
+pub mod postgres;
 pub mod rows;
 pub mod schema;

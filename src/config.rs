@@ -89,7 +89,10 @@ impl SecurityProtocol {
 
     /// Whether the protocol authenticates with SASL.
     pub fn is_sasl(self) -> bool {
-        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 
     /// Whether the protocol encrypts with TLS.
@@ -534,9 +537,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sslmode"), "{e}");
-        let e = load_str("[kafka]\nsecurity_protocol = \"ssl\"\nssl_key_location = \"/nope.key\"\n", &[])
-            .unwrap_err()
-            .to_string();
+        let e = load_str(
+            "[kafka]\nsecurity_protocol = \"ssl\"\nssl_key_location = \"/nope.key\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("kafka.ssl_key_location"), "{e}");
     }
 

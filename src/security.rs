@@ -65,7 +65,12 @@ fn check_kafka(kafka: &KafkaConfig) -> Result<(), String> {
                 ),
             ));
         }
-        if kafka.sasl_username.as_deref().filter(|u| !u.is_empty()).is_none() {
+        if kafka
+            .sasl_username
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .is_none()
+        {
             return Err(key_error(
                 "kafka.sasl_username",
                 &format!("required with security_protocol {name}"),
@@ -86,7 +91,10 @@ fn check_kafka(kafka: &KafkaConfig) -> Result<(), String> {
     }
     let files = [
         ("kafka.ssl_ca_location", &kafka.ssl_ca_location),
-        ("kafka.ssl_certificate_location", &kafka.ssl_certificate_location),
+        (
+            "kafka.ssl_certificate_location",
+            &kafka.ssl_certificate_location,
+        ),
         ("kafka.ssl_key_location", &kafka.ssl_key_location),
     ];
     for (key, value) in files {
@@ -94,7 +102,9 @@ fn check_kafka(kafka: &KafkaConfig) -> Result<(), String> {
         if !protocol.is_ssl() {
             return Err(key_error(
                 key,
-                &format!("is set but security_protocol {name} does not use TLS (use ssl or sasl_ssl)"),
+                &format!(
+                    "is set but security_protocol {name} does not use TLS (use ssl or sasl_ssl)"
+                ),
             ));
         }
         // librdkafka's special value: the CA certificates found by probing the system.
@@ -120,9 +130,7 @@ fn check_kafka(kafka: &KafkaConfig) -> Result<(), String> {
 pub fn check_secrets(config: &Config, secrets: &Secrets) -> Result<(), String> {
     let kafka = &config.kafka;
     if kafka.security_protocol.is_sasl() && secrets.kafka_sasl_password.is_none() {
-        let mechanism = kafka
-            .sasl_mechanism
-            .map_or("SASL", |m| m.as_librdkafka());
+        let mechanism = kafka.sasl_mechanism.map_or("SASL", |m| m.as_librdkafka());
         return Err(format!(
             "key `kafka.sasl_mechanism`: {mechanism} needs a password: set {KAFKA_SASL_PASSWORD_ENV} in the environment or .env"
         ));
@@ -177,7 +185,10 @@ mod tests {
     #[test]
     fn sasl_needs_mechanism_user_and_password() {
         let e = check_settings(&sasl(None, Some("u"))).unwrap_err();
-        assert!(e.contains("kafka.sasl_mechanism") && e.contains("sasl_ssl"), "{e}");
+        assert!(
+            e.contains("kafka.sasl_mechanism") && e.contains("sasl_ssl"),
+            "{e}"
+        );
         let e = check_settings(&sasl(Some(SaslMechanism::ScramSha256), None)).unwrap_err();
         assert!(e.contains("kafka.sasl_username"), "{e}");
         let ok = sasl(Some(SaslMechanism::ScramSha256), Some("u"));
@@ -195,7 +206,10 @@ mod tests {
         let mut c = Config::default();
         c.kafka.sasl_mechanism = Some(SaslMechanism::Plain);
         let e = check_settings(&c).unwrap_err();
-        assert!(e.contains("kafka.sasl_mechanism") && e.contains("plaintext"), "{e}");
+        assert!(
+            e.contains("kafka.sasl_mechanism") && e.contains("plaintext"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -207,7 +221,10 @@ mod tests {
         let mut c = Config::default();
         c.kafka.ssl_ca_location = Some(file.clone());
         let e = check_settings(&c).unwrap_err();
-        assert!(e.contains("kafka.ssl_ca_location") && e.contains("TLS"), "{e}");
+        assert!(
+            e.contains("kafka.ssl_ca_location") && e.contains("TLS"),
+            "{e}"
+        );
         c.kafka.security_protocol = SecurityProtocol::Ssl;
         check_settings(&c).unwrap();
         c.kafka.ssl_ca_location = Some("/nonexistent/ca.pem".into());
@@ -242,7 +259,10 @@ mod tests {
             ..Secrets::default()
         };
         let e = check_secrets(&Config::default(), &s).unwrap_err();
-        assert!(e.contains("kafka.ssl_key_location") && !e.contains("=k"), "{e}");
+        assert!(
+            e.contains("kafka.ssl_key_location") && !e.contains("=k"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -70,10 +70,13 @@ fn run_for(cmd: Command, cfg: &str, secs: u64, log: &Path) -> (Option<bool>, Str
     (code, text)
 }
 
+/// A bad [kafka] section, the environment it runs with, and what the error must name.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn bad_security_settings_fail_at_start_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[(&str, &str)], &[&str]); 4] = [
+    let cases: [Case; 4] = [
         (
             "security_protocol = \"sasl_ssl\"\nsasl_mechanism = \"SCRAM-SHA-256\"\nsasl_username = \"svc\"\n",
             &[],
@@ -185,13 +188,21 @@ fn sasl_and_tls_clients_keep_their_secrets_out_of_debug_logs() {
     let mut cmd = secrets(support::shopstream());
     cmd.env("SHOPSTREAM_KAFKA_SSL_KEY_PASSWORD", "wrong-Secret-77aa");
     let (code, text) = run_for(cmd, &cfg, 30, &sub.join("wrong.log"));
-    assert_eq!(code, Some(false), "{}", log_tail(&sub.join("wrong.log"), 40));
+    assert_eq!(
+        code,
+        Some(false),
+        "{}",
+        log_tail(&sub.join("wrong.log"), 40)
+    );
     assert!(
         text.contains("ssl.key") || text.contains("private key"),
         "the error names the key:\n{}",
         log_tail(&sub.join("wrong.log"), 40)
     );
-    assert!(!text.contains("wrong-Secret-77aa"), "the wrong password is printed");
+    assert!(
+        !text.contains("wrong-Secret-77aa"),
+        "the wrong password is printed"
+    );
     assert_no_secret("TLS run with a wrong key password", &text);
 }
 
@@ -200,7 +211,15 @@ fn encrypt_key(key_pem: &str, out: &Path, dir: &Path) {
     let plain = dir.join("plain.key");
     std::fs::write(&plain, key_pem).unwrap();
     let status = Command::new("openssl")
-        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "env:KEYPW", "-in"])
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "env:KEYPW",
+            "-in",
+        ])
         .arg(&plain)
         .arg("-out")
         .arg(out)

@@ -186,7 +186,10 @@ async fn least_privilege_run_keeps_every_secret_out_of_logs_metrics_and_help() {
         "CREATE SCHEMA intruder",
     ] {
         let e = role.client.batch_execute(sql).await.unwrap_err();
-        let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+        let msg = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
         assert!(
             msg.contains("permission denied") || msg.contains("must be owner"),
             "{sql}: {e}"

@@ -103,7 +103,11 @@ mod tests {
 
     /// Every librdkafka property the config sets, bootstrap servers aside.
     fn properties(c: &ClientConfig) -> BTreeMap<String, String> {
-        let mut m: BTreeMap<String, String> = c.config_map().clone().into_iter().collect();
+        let mut m: BTreeMap<String, String> = c
+            .config_map()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         m.remove("bootstrap.servers");
         m
     }

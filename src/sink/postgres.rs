@@ -142,7 +142,9 @@ fn conninfo_pairs(conn: &str) -> Result<Vec<(String, String)>> {
         let mut value = String::new();
         loop {
             match chars.next() {
-                None if quoted => bail!("invalid PostgreSQL connection string: unterminated quote in {key}"),
+                None if quoted => {
+                    bail!("invalid PostgreSQL connection string: unterminated quote in {key}")
+                }
                 None => break,
                 Some('\'') if quoted => break,
                 Some(c) if c.is_whitespace() && !quoted => break,

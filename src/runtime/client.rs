@@ -101,15 +101,18 @@ mod tests {
         }
     }
 
-    /// Every librdkafka property the config sets, bootstrap servers aside.
+    /// Every librdkafka property the config sets, bootstrap servers aside (values through
+    /// `get`: `config_map` shows sensitive ones sanitised).
     fn properties(c: &ClientConfig) -> BTreeMap<String, String> {
-        let mut m: BTreeMap<String, String> = c
-            .config_map()
+        c.config_map()
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        m.remove("bootstrap.servers");
-        m
+            .map(|(k, _)| k.to_string())
+            .filter(|k| k != "bootstrap.servers")
+            .map(|k| {
+                let v = c.get(&k).unwrap_or_default().to_string();
+                (k, v)
+            })
+            .collect()
     }
 
     fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -340,8 +340,9 @@ impl Config {
             reject_secrets_in_file(&text, path)?;
             fig = fig.merge(Toml::file(path));
         }
-        // Secret variables are single-underscore names and not part of the typed tree.
-        let env = env.filter(|k| !k.as_str().contains("password"));
+        // Every typed key is `<section>__<key>`: single-level names (the secrets,
+        // SHOPSTREAM_CONFIG) are not part of the tree and must not become unknown keys.
+        let env = env.filter(|k| k.as_str().contains('.') || k.as_str().contains("__"));
         fig.merge(env)
             .extract::<Config>()
             .map_err(|e| ConfigError(normalise_key(&one_line(e))))?
@@ -544,6 +545,21 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("kafka.ssl_key_location"), "{e}");
+    }
+
+    #[test]
+    fn secret_and_config_file_variables_are_not_config_keys() {
+        let c = load_str(
+            "",
+            &[
+                ("KAFKA_SASL_PASSWORD", "x"),
+                ("POSTGRES_PASSWORD", "y"),
+                ("CONFIG", "/etc/shopstream.toml"),
+                ("POSTGRES__USER", "sink"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.postgres.user, "sink");
     }
 
     #[test]

@@ -25,8 +25,6 @@ const TYPED_KAFKA_KEYS: &[(&str, &str)] = &[
 
 /// Environment variable of the Kafka SASL password.
 pub const KAFKA_SASL_PASSWORD_ENV: &str = "SHOPSTREAM_KAFKA_SASL_PASSWORD";
-/// Environment variable of the password of an encrypted Kafka client key.
-pub const KAFKA_SSL_KEY_PASSWORD_ENV: &str = "SHOPSTREAM_KAFKA_SSL_KEY_PASSWORD";
 
 /// Checks the security settings that need no secret; the error names the key at fault.
 pub fn check_settings(config: &Config) -> Result<(), String> {
@@ -133,12 +131,6 @@ pub fn check_secrets(config: &Config, secrets: &Secrets) -> Result<(), String> {
         let mechanism = kafka.sasl_mechanism.map_or("SASL", |m| m.as_librdkafka());
         return Err(format!(
             "key `kafka.sasl_mechanism`: {mechanism} needs a password: set {KAFKA_SASL_PASSWORD_ENV} in the environment or .env"
-        ));
-    }
-    if secrets.kafka_ssl_key_password.is_some() && kafka.ssl_key_location.is_none() {
-        return Err(format!(
-            "{KAFKA_SSL_KEY_PASSWORD_ENV} is set but key `kafka.ssl_key_location` is not: \
-             the password decrypts that key"
         ));
     }
     Ok(())
@@ -250,19 +242,6 @@ mod tests {
             .insert("Security.Protocol".into(), "sasl_ssl".into());
         let e = check_settings(&c).unwrap_err();
         assert!(e.contains("kafka.security_protocol"), "{e}");
-    }
-
-    #[test]
-    fn key_password_without_a_key_is_refused() {
-        let s = Secrets {
-            kafka_ssl_key_password: Some("k".into()),
-            ..Secrets::default()
-        };
-        let e = check_secrets(&Config::default(), &s).unwrap_err();
-        assert!(
-            e.contains("kafka.ssl_key_location") && !e.contains("=k"),
-            "{e}"
-        );
     }
 
     #[test]

@@ -120,7 +120,10 @@ async fn reload(admin: &Client) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(errors.is_empty(), "the server's configuration has errors: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "the server's configuration has errors: {errors:?}"
+    );
 }
 
 /// Creates the sink role with schemas/postgres/sink_role.sql (run by `admin`, the tables'

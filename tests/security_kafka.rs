@@ -153,20 +153,7 @@ fn sasl_and_tls_clients_keep_their_secrets_out_of_debug_logs() {
     );
     // `generate` polls its producer, which serves librdkafka's log; `run` stops at
     // start-up when the brokers cannot be reached, after the metadata timeout.
-    let generate = ["generate", "--count", "100", "--rate", "0"];
-    let (_, text) = run_for(
-        secrets(support::shopstream()),
-        &cfg,
-        &generate,
-        8,
-        &sub.join("generate.log"),
-    );
-    assert!(
-        text.contains("required by mechanism SCRAM-SHA-512"),
-        "librdkafka's debug shows the SCRAM client at work:\n{}",
-        log_tail(&sub.join("generate.log"), 40)
-    );
-    assert_no_secret("SASL generate", &text);
+    generate_logs(&cfg, &sub, "required by mechanism SCRAM-SHA-512");
     let (code, text) = run_for(
         secrets(support::shopstream()),
         &cfg,
@@ -206,19 +193,7 @@ fn sasl_and_tls_clients_keep_their_secrets_out_of_debug_logs() {
         ),
         debug,
     );
-    let (_, text) = run_for(
-        secrets(support::shopstream()),
-        &cfg,
-        &generate,
-        8,
-        &sub.join("generate.log"),
-    );
-    assert!(
-        text.contains("SSL handshake failed"),
-        "librdkafka's debug shows the TLS client at work:\n{}",
-        log_tail(&sub.join("generate.log"), 40)
-    );
-    assert_no_secret("TLS generate", &text);
+    generate_logs(&cfg, &sub, "SSL handshake failed");
 
     // The same key with a wrong password: the client cannot be created.
     let mut cmd = secrets(support::shopstream());
@@ -240,6 +215,20 @@ fn sasl_and_tls_clients_keep_their_secrets_out_of_debug_logs() {
         "the wrong password is printed"
     );
     assert_no_secret("TLS run with a wrong key password", &text);
+}
+
+/// Runs `generate` with every secret set for 8 s: its debug log must show `expected` (the
+/// client at work) and no secret.
+fn generate_logs(cfg: &str, dir: &Path, expected: &str) {
+    let log = dir.join("generate.log");
+    let generate = ["generate", "--count", "100", "--rate", "0"];
+    let (_, text) = run_for(secrets(support::shopstream()), cfg, &generate, 8, &log);
+    assert!(
+        text.contains(expected),
+        "expected {expected:?} in the debug log:\n{}",
+        log_tail(&log, 40)
+    );
+    assert_no_secret("generate", &text);
 }
 
 /// Writes `key_pem` to `out` as PKCS#8 encrypted with KEY_PASSWORD (openssl CLI).

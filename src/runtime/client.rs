@@ -105,8 +105,8 @@ mod tests {
     /// `get`: `config_map` shows sensitive ones sanitised).
     fn properties(c: &ClientConfig) -> BTreeMap<String, String> {
         c.config_map()
-            .iter()
-            .map(|(k, _)| k.to_string())
+            .keys()
+            .map(|k| k.to_string())
             .filter(|k| k != "bootstrap.servers")
             .map(|k| {
                 let v = c.get(&k).unwrap_or_default().to_string();

@@ -169,16 +169,22 @@ impl Tls {
             (mode, _) => mode,
         };
         let verifier: Arc<dyn ServerCertVerifier> = match mode {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => {
-                Arc::new(EncryptOnly(provider))
-            }
+            SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(LibpqVerifier {
+                chain: None,
+                provider,
+            }),
             SslMode::VerifyCa | SslMode::VerifyFull => {
-                let webpki =
-                    WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots()?), provider)
-                        .build()
-                        .context("building the PostgreSQL certificate verifier")?;
+                let webpki = WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(self.roots()?),
+                    provider.clone(),
+                )
+                .build()
+                .context("building the PostgreSQL certificate verifier")?;
                 if mode == SslMode::VerifyCa {
-                    Arc::new(ChainOnly(webpki))
+                    Arc::new(LibpqVerifier {
+                        chain: Some(webpki),
+                        provider,
+                    })
                 } else {
                     webpki
                 }
@@ -218,61 +224,17 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
         .with_context(|| format!("reading sslrootcert {}", path.display()))
 }
 
-/// `prefer`/`require` without a CA file: encrypt, accept any certificate (libpq's
-/// meaning), but still check the handshake's signatures.
+/// The modes webpki has no verifier for: `prefer`/`require` without a CA file (encrypt,
+/// accept any certificate: libpq's meaning) and `verify-ca` (the chain must lead to the
+/// CA; the host name is not checked). Both still check the handshake's signatures.
 #[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct LibpqVerifier {
+    /// The chain check of `verify-ca`; None accepts any certificate.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
 }
 
-/// `verify-ca`: the chain must lead to the CA; the host name is not checked.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for LibpqVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -281,11 +243,11 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
         // webpki checks the name only after the chain, so a name error means a good chain.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -299,7 +261,8 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -308,11 +271,14 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

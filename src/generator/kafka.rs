@@ -3,6 +3,8 @@
 //! partitioned by murmur2 of the key like the Java client, so a customer's records land in
 //! one partition whichever client wrote them. A full local queue is waited out by polling
 //! rather than dropped; delivery callbacks count successes and remember the first failure.
+//! The client starts from the runtime's client configuration, so the `[kafka]` security
+//! settings and secrets apply to it too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

@@ -43,8 +43,8 @@ pub struct KafkaConfig {
     pub bootstrap_servers: String,
     /// plaintext | ssl | sasl_plaintext | sasl_ssl
     pub security_protocol: SecurityProtocol,
-    /// PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 (with a SASL protocol)
-    pub sasl_mechanism: Option<String>,
+    /// PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 (required with a SASL protocol)
+    pub sasl_mechanism: Option<SaslMechanism>,
     pub sasl_username: Option<String>,
     pub ssl_ca_location: Option<String>,
     pub ssl_certificate_location: Option<String>,
@@ -86,6 +86,40 @@ impl SecurityProtocol {
             SecurityProtocol::SaslSsl => "sasl_ssl",
         }
     }
+
+    /// Whether the protocol authenticates with SASL.
+    pub fn is_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
+    /// Whether the protocol encrypts with TLS.
+    pub fn is_ssl(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+}
+
+/// SASL mechanisms built into shopstream's librdkafka (GSSAPI and OAUTHBEARER are not).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,9 +144,37 @@ pub struct PostgresConfig {
     pub port: u16,
     pub user: String,
     pub dbname: String,
-    /// disable | prefer | require | verify-full
-    pub sslmode: String,
+    /// disable | prefer | require | verify-ca | verify-full (libpq's meanings)
+    pub sslmode: SslMode,
+    /// PEM file of the CA certificates that verify the server (default with verify-ca
+    /// and verify-full: the system's trust store).
     pub sslrootcert: Option<String>,
+}
+
+/// PostgreSQL TLS modes, as libpq defines them: `prefer` and `require` encrypt without
+/// checking the server's certificate (unless `sslrootcert` is set, which makes `require`
+/// behave as `verify-ca`), `verify-ca` checks it against the CA, `verify-full` also checks
+/// that it names the host.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn as_libpq(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
 }
 
 impl Default for PostgresConfig {
@@ -122,7 +184,7 @@ impl Default for PostgresConfig {
             port: 5432,
             user: "shopstream".into(),
             dbname: "shopstream".into(),
-            sslmode: "prefer".into(),
+            sslmode: SslMode::Prefer,
             sslrootcert: None,
         }
     }
@@ -254,6 +316,14 @@ impl Secrets {
 pub struct ConfigError(String);
 
 impl Config {
+    /// Checks that the secrets the settings need are present (see [`crate::security`]);
+    /// the error names the environment variable, never a value.
+    pub fn check_secrets(&self, secrets: &Secrets) -> Result<(), ConfigError> {
+        crate::security::check_secrets(self, secrets).map_err(ConfigError)
+    }
+}
+
+impl Config {
     /// Loads defaults, then `file` (if any), then `SHOPSTREAM_*` environment overrides.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         Self::load_from(
@@ -270,8 +340,9 @@ impl Config {
             reject_secrets_in_file(&text, path)?;
             fig = fig.merge(Toml::file(path));
         }
-        // Secret variables are single-underscore names and not part of the typed tree.
-        let env = env.filter(|k| !k.as_str().contains("password"));
+        // Every typed key is `<section>__<key>`: single-level names (the secrets,
+        // SHOPSTREAM_CONFIG) are not part of the tree and must not become unknown keys.
+        let env = env.filter(|k| k.as_str().contains('.') || k.as_str().contains("__"));
         fig.merge(env)
             .extract::<Config>()
             .map_err(|e| ConfigError(normalise_key(&one_line(e))))?
@@ -286,14 +357,7 @@ impl Config {
         if self.kafka.bootstrap_servers.trim().is_empty() {
             return bad("kafka.bootstrap_servers", "must not be empty");
         }
-        if !["disable", "prefer", "require", "verify-full", "verify-ca"]
-            .contains(&self.postgres.sslmode.as_str())
-        {
-            return bad(
-                "postgres.sslmode",
-                "expected one of disable, prefer, require, verify-ca, verify-full",
-            );
-        }
+        crate::security::check_settings(&self).map_err(ConfigError)?;
         if let Err(e) = self.engine.validate() {
             return Err(ConfigError(format!("engine: {e}")));
         }
@@ -444,6 +508,70 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sasl.password"), "{e}");
+    }
+
+    #[test]
+    fn security_settings_load_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "x").unwrap();
+        let c = load_str(
+            &format!(
+                "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_username = \"svc\"\n\
+                 ssl_ca_location = \"{}\"\n[postgres]\nsslmode = \"verify-full\"\n",
+                ca.display()
+            ),
+            &[("KAFKA__SASL_MECHANISM", "SCRAM-SHA-256")],
+        )
+        .unwrap();
+        assert_eq!(c.kafka.security_protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(c.kafka.sasl_mechanism, Some(SaslMechanism::ScramSha256));
+        assert_eq!(c.postgres.sslmode, SslMode::VerifyFull);
+        let e = load_str(
+            "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"GSSAPI\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sasl_mechanism"), "{e}");
+        let e = load_str("[postgres]\nsslmode = \"allow\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sslmode"), "{e}");
+        let e = load_str(
+            "[kafka]\nsecurity_protocol = \"ssl\"\nssl_key_location = \"/nope.key\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("kafka.ssl_key_location"), "{e}");
+    }
+
+    #[test]
+    fn secret_and_config_file_variables_are_not_config_keys() {
+        let c = load_str(
+            "",
+            &[
+                ("KAFKA_SASL_PASSWORD", "x"),
+                ("POSTGRES_PASSWORD", "y"),
+                ("CONFIG", "/etc/shopstream.toml"),
+                ("POSTGRES__USER", "sink"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.postgres.user, "sink");
+    }
+
+    #[test]
+    fn config_debug_holds_no_secret_and_secrets_debug_is_masked() {
+        let secrets = Secrets {
+            kafka_sasl_password: Some("sasl-hunter2".into()),
+            kafka_ssl_key_password: Some("key-hunter2".into()),
+            postgres_password: Some("pg-hunter2".into()),
+        };
+        let text = format!("{secrets:?} {:?}", Config::default());
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<set>"), "{text}");
     }
 
     #[test]

@@ -17,4 +17,5 @@ pub mod model;
 pub mod quality;
 pub mod replay;
 pub mod runtime;
+pub mod security;
 pub mod sink;

@@ -77,6 +77,9 @@ enum Command {
         #[command(subcommand)]
         action: SchemasAction,
     },
+    /// Apply the sink's PostgreSQL migrations and exit; run it as the tables' owner role
+    /// when `run` connects as a least-privilege role (README, "Security").
+    Migrate,
 }
 
 #[derive(clap::Args)]
@@ -204,6 +207,13 @@ fn main() -> ExitCode {
     };
     init_logging(cli.log_format.unwrap_or(config.log.format));
     let secrets = Secrets::from_env();
+    // The demo uses its own embedded broker and database, so needs none of the secrets.
+    if !matches!(cli.command, Command::Demo(_)) {
+        if let Err(e) = config.check_secrets(&secrets) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -251,11 +261,18 @@ async fn dispatch(cmd: Command, config: Config, secrets: Secrets) -> Result<(), 
             run_cmd(&config, &secrets).await
         }
         Command::Demo(args) => Ok(shopstream::demo::run(args, config).await?),
-        Command::Generate(args) => generate_cmd(*args, &config).await,
+        Command::Generate(args) => generate_cmd(*args, &config, &secrets).await,
         Command::Replay(cmd) => replay_cmd(*cmd, &config, &secrets).await,
         Command::Dlq { action } => dlq_cmd(action, &config, &secrets).await,
         Command::Schemas { action } => schemas_cmd(action, &config).await,
         Command::Topics { action } => topics_cmd(action, &config, &secrets).await,
+        Command::Migrate => {
+            let conn = shopstream::runtime::app::pg_connection_string(&config, &secrets);
+            let mut client = shopstream::sink::postgres::connect(&conn).await?;
+            let applied = shopstream::sink::migrate::migrate(&mut client).await?;
+            println!("applied {applied} migrations");
+            Ok(())
+        }
     }
 }
 
@@ -341,10 +358,18 @@ async fn schemas_cmd(action: SchemasAction, config: &Config) -> Result<(), Failu
     Ok(())
 }
 
-async fn generate_cmd(mut args: GenerateArgs, config: &Config) -> Result<(), Failure> {
+async fn generate_cmd(
+    mut args: GenerateArgs,
+    config: &Config,
+    secrets: &Secrets,
+) -> Result<(), Failure> {
     if args.bootstrap_servers.is_none() && args.out.is_none() {
         args.bootstrap_servers = Some(config.kafka.bootstrap_servers.clone());
     }
+    args.security = client::KafkaSecurity {
+        kafka: config.kafka.clone(),
+        secrets: secrets.clone(),
+    };
     let encoder: Box<dyn generator::PayloadEncoder> = match args.format {
         generator::Format::Json => Box::new(generator::JsonEncoder),
         generator::Format::Avro => Box::new(

@@ -62,7 +62,13 @@ pub async fn run(args: DemoArgs, mut config: Config) -> Result<()> {
             .create_topic(&d.name, d.partitions, 1)
             .with_context(|| format!("creating {}", d.name))?;
     }
-    config.kafka.bootstrap_servers = cluster.bootstrap_servers();
+    // The embedded broker speaks plaintext only: keep the pass-through properties, drop
+    // the security settings meant for a real cluster.
+    config.kafka = crate::config::KafkaConfig {
+        bootstrap_servers: cluster.bootstrap_servers(),
+        properties: std::mem::take(&mut config.kafka.properties),
+        ..crate::config::KafkaConfig::default()
+    };
     eprintln!(
         "demo: embedded broker at {} (librdkafka mock cluster)",
         config.kafka.bootstrap_servers

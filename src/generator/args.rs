@@ -104,9 +104,13 @@ pub struct GenerateArgs {
     /// Kafka message timestamp: the record's event time, or the wall clock at sending
     #[arg(long, value_enum, default_value_t = MessageTimestamp::EventTime)]
     pub message_timestamp: MessageTimestamp,
-    /// Extra librdkafka producer property (repeatable), e.g. security.protocol=SSL
+    /// Extra librdkafka producer property (repeatable), e.g. linger.ms=20; security
+    /// settings come from the [kafka] config section and the environment
     #[arg(long = "producer-property", value_name = "KEY=VALUE", value_parser = parse_kv)]
     pub producer_properties: Vec<(String, String)>,
+    /// Kafka security settings and secrets (from the config, not from flags)
+    #[arg(skip)]
+    pub security: crate::runtime::client::KafkaSecurity,
 }
 
 impl Default for GenerateArgs {
@@ -219,6 +223,7 @@ impl GenerateArgs {
             compression: self.compression,
             message_timestamp: self.message_timestamp,
             properties: self.producer_properties.clone(),
+            security: self.security.clone(),
         })
     }
 }

@@ -3,18 +3,20 @@
 //! partitioned by murmur2 of the key like the Java client, so a customer's records land in
 //! one partition whichever client wrote them. A full local queue is waited out by polling
 //! rather than dropped; delivery callbacks count successes and remember the first failure.
+//! The client starts from the runtime's client configuration, so the `[kafka]` security
+//! settings and secrets apply to it too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
 use super::record::{GenRecord, TopicNames};
+use crate::runtime::client::KafkaSecurity;
 
 /// Producer compression codecs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +55,8 @@ pub struct KafkaOptions {
     pub message_timestamp: MessageTimestamp,
     /// Extra librdkafka properties, applied last.
     pub properties: Vec<(String, String)>,
+    /// Security settings and the `[kafka]` properties, applied first.
+    pub security: KafkaSecurity,
 }
 
 impl KafkaOptions {
@@ -62,6 +66,7 @@ impl KafkaOptions {
             compression: Compression::Lz4,
             message_timestamp: MessageTimestamp::EventTime,
             properties: Vec::new(),
+            security: KafkaSecurity::default(),
         }
     }
 }
@@ -111,9 +116,8 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     pub fn new(opts: &KafkaOptions, topics: TopicNames) -> anyhow::Result<KafkaSink> {
-        let mut cfg = ClientConfig::new();
-        cfg.set("bootstrap.servers", &opts.bootstrap_servers)
-            .set("client.id", "shopstream-generator")
+        let mut cfg = opts.security.client_config(&opts.bootstrap_servers);
+        cfg.set("client.id", "shopstream-generator")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")

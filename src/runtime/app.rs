@@ -57,24 +57,7 @@ pub struct Lineage {
 
 /// The libpq key=value connection string for the configured database.
 pub fn pg_connection_string(config: &Config, secrets: &Secrets) -> String {
-    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
-    let pg = &config.postgres;
-    let mut s = format!(
-        "host={} port={} user={} dbname={} sslmode={}",
-        quote(&pg.host),
-        pg.port,
-        quote(&pg.user),
-        quote(&pg.dbname),
-        if pg.sslmode == "prefer" {
-            "prefer"
-        } else {
-            "disable"
-        }
-    );
-    if let Some(pw) = &secrets.postgres_password {
-        s.push_str(&format!(" password={}", quote(pw)));
-    }
-    s
+    crate::sink::postgres::connection_string(&config.postgres, secrets)
 }
 
 fn partitions(base: &ClientConfig, topic: &str) -> Result<i32> {

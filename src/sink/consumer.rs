@@ -92,17 +92,9 @@ pub async fn connect(conn: &str) -> Result<Client> {
     Ok(client)
 }
 
-/// Connects to PostgreSQL (no migrations).
+/// Connects to PostgreSQL (no migrations), with TLS as the connection string's sslmode says.
 pub async fn connect_plain(conn: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            warn!(error = %e, "PostgreSQL connection closed");
-        }
-    });
-    Ok(client)
+    super::postgres::connect(conn).await
 }
 
 /// What the sink is asked to do; it watches a channel of these.

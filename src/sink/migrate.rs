@@ -15,7 +15,39 @@ const MIGRATIONS: &[(i32, &str)] = &[
 const LOCK_KEY: i64 = 0x5350_5354_524d; // "SPSTRM"
 
 /// Applies every migration not yet recorded in `schema_migrations`; returns how many ran.
+/// When every migration is recorded it runs no DDL at all, so a role with only the sink's
+/// table privileges (schemas/postgres/roles.sql) can start once the owner has migrated.
 pub async fn migrate(client: &mut Client) -> Result<usize> {
+    if all_applied(client).await? {
+        return Ok(0);
+    }
+    migrate_locked(client).await.context(
+        "migrating the sink's tables (a least-privilege role cannot: run `shopstream migrate` \
+         as the owner role first, see README \"Security\")",
+    )
+}
+
+/// Whether `schema_migrations` exists and records every migration.
+async fn all_applied(client: &Client) -> Result<bool> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(false);
+    }
+    let versions: Vec<i32> = MIGRATIONS.iter().map(|(v, _)| *v).collect();
+    let recorded: i64 = client
+        .query_one(
+            "SELECT count(*) FROM schema_migrations WHERE version = ANY($1)",
+            &[&versions],
+        )
+        .await?
+        .get(0);
+    Ok(recorded == versions.len() as i64)
+}
+
+async fn migrate_locked(client: &mut Client) -> Result<usize> {
     let tx = client.transaction().await?;
     // Everything, the bookkeeping table included, under the lock: concurrent
     // `CREATE TABLE IF NOT EXISTS` can otherwise collide in the catalog.

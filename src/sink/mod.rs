@@ -7,6 +7,7 @@ pub mod embedded_pg;
 pub mod export;
 pub mod migrate;
 pub mod offsets;
+pub mod postgres;
 pub mod rfm;
 pub mod rows;
 pub mod schema;

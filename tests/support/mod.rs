@@ -7,6 +7,7 @@ pub mod db;
 pub mod kafka;
 pub mod kpi_oracle;
 pub mod oracle;
+pub mod pg_security;
 pub mod pipeline;
 pub mod proc;
 pub mod rfm_oracle;

@@ -47,6 +47,17 @@ pub fn spawn_run(config: &Path, log: &Path) -> Running {
         .unwrap()
 }
 
+/// Starts `cmd` with stdout and stderr both written to `log` (a pipe nobody reads would
+/// stall a chatty debug log).
+pub fn spawn_logged(mut cmd: std::process::Command, log: &Path) -> Running {
+    let file = std::fs::File::create(log).unwrap();
+    cmd.stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .map(Running::new)
+        .unwrap()
+}
+
 /// Asks a child to stop (SIGTERM) and waits at most 60 s; true when it exited cleanly in
 /// time. A child that does not stop is killed (SIGKILL) so a test never hangs on it.
 pub fn terminate(mut child: Child) -> bool {

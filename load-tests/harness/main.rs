@@ -91,11 +91,11 @@ impl Plan {
         Plan {
             records,
             runs: cli.runs.unwrap_or(if cli.quick { 1 } else { 3 }).max(1),
-            // About 1 KB per JSON record (lz4 batches) against the mock's 5 MB per partition,
-            // with room for the latency runs' traffic.
+            // 6,000 records per partition: under 5 MB (the mock's limit) even at 800 bytes
+            // per uncompressed JSON record; the harness stops if the mock dropped any.
             partitions: cli
                 .partitions
-                .unwrap_or_else(|| ((records / 3_000) as i32).clamp(6, 128)),
+                .unwrap_or_else(|| ((records / 6_000) as i32).clamp(6, 128)),
             engine_records: cli.engine_records.unwrap_or(if cli.quick {
                 200_000
             } else {
@@ -442,10 +442,18 @@ async fn main() -> Result<()> {
     }
 
     let table = report::table(&rows);
-    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = if args.is_empty() {
+        "cargo run --release --example load_test".to_string()
+    } else {
+        format!(
+            "cargo run --release --example load_test -- {}",
+            args.join(" ")
+        )
+    };
     let section = format!(
         "## Load test (harness)\n\nDate: {} UTC. Machine: {}; load average {} at the start, {} at the end. \
-         Took {:.0} s. Command: `cargo run --release --example load_test --{}{}`. \
+         Took {:.0} s. Command: `{}`. \
          {} input records per throughput run, {} partitions, {} runs per figure, librdkafka mock cluster in the harness's \
          process, the pipeline in a child process.\n\n{table}\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
@@ -453,7 +461,6 @@ async fn main() -> Result<()> {
         load_before,
         report::load_average(),
         started.elapsed().as_secs_f64(),
-        if command.is_empty() { "" } else { " " },
         command,
         plan.records,
         plan.partitions,

@@ -1,0 +1,475 @@
+//! The load-test harness (issue 7): one command that measures, on one machine and in one
+//! run, B0 (raw rdkafka consume of a preloaded topic), the engine alone, the full pipeline
+//! at-least-once and exactly-once (commit intervals 100 ms and 1 s) in JSON and Avro as
+//! events/s and ratios to B0, open-loop end-to-end latency at 10,000/s and at 50 % of the
+//! exactly-once peak, the pipeline process's RSS (peak and growth) and the PostgreSQL
+//! sink's rows/s. Each figure is the median of `--runs` runs with min and max; the table
+//! is printed and written to load-tests/RESULTS.md with the date, machine and command.
+//!
+//! Run: `cargo run --release --example load_test [-- --quick]` (see load-tests/README.md).
+//! The broker is librdkafka's in-process mock cluster, a fresh one for every pipeline run;
+//! each pipeline runs in a child process (this binary, `load_test child …`).
+
+mod child;
+mod probe;
+mod report;
+mod scenario;
+
+#[path = "../engine_workload.rs"]
+mod engine_workload;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use shopstream::codec::embedded_registry::EmbeddedRegistry;
+use shopstream::sink::embedded_pg::EmbeddedPostgres;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use child::{ChildArgs, ChildReport};
+use report::{Row, Stats};
+use scenario::{Broker, Load};
+
+/// The same process allocator as the `shopstream` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(about = "shopstream load test: B0, engine, pipeline, latency, memory, sink")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    child: Option<Sub>,
+    /// Small sizes and one run: validates the harness in about two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Input records preloaded for each throughput run (default 300,000; quick 30,000).
+    #[arg(long)]
+    records: Option<u64>,
+    /// Runs per figure (default 3; quick 1).
+    #[arg(long)]
+    runs: Option<u32>,
+    /// Input partitions (each mock partition keeps only about 5 MB).
+    #[arg(long)]
+    partitions: Option<i32>,
+    /// Records of each engine-alone run (default 1,000,000; quick 200,000).
+    #[arg(long)]
+    engine_records: Option<usize>,
+    /// Seconds of offered load per latency run (default 30; quick 6). The run at 50 % of
+    /// peak is also the memory run.
+    #[arg(long)]
+    latency_seconds: Option<f64>,
+    /// Where the results section is written (default load-tests/RESULTS.md; quick mode
+    /// writes nothing unless this is given).
+    #[arg(long)]
+    results: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// One pipeline process (started by the harness itself).
+    #[command(hide = true)]
+    Child(ChildArgs),
+}
+
+struct Plan {
+    records: u64,
+    runs: u32,
+    partitions: i32,
+    engine_records: usize,
+    latency_seconds: f64,
+    results: Option<PathBuf>,
+}
+
+impl Plan {
+    fn of(cli: &Cli) -> Plan {
+        let records = cli
+            .records
+            .unwrap_or(if cli.quick { 30_000 } else { 300_000 });
+        Plan {
+            records,
+            runs: cli.runs.unwrap_or(if cli.quick { 1 } else { 3 }).max(1),
+            // 6,000 records per partition: under 5 MB (the mock's limit) even at 800 bytes
+            // per uncompressed JSON record; the harness stops if the mock dropped any.
+            partitions: cli
+                .partitions
+                .unwrap_or_else(|| ((records / 6_000) as i32).clamp(6, 128)),
+            engine_records: cli.engine_records.unwrap_or(if cli.quick {
+                200_000
+            } else {
+                1_000_000
+            }),
+            latency_seconds: cli
+                .latency_seconds
+                .unwrap_or(if cli.quick { 6.0 } else { 30.0 }),
+            results: cli.results.clone().or_else(|| {
+                (!cli.quick).then(|| {
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("load-tests/RESULTS.md")
+                })
+            }),
+        }
+    }
+}
+
+/// Starts one pipeline process and waits for its report; `on_ready` runs (concurrently
+/// with the pipeline) once the child says it is consuming.
+async fn run_child<F, Fut>(args: Vec<String>, on_ready: F) -> Result<ChildReport>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<u64>>,
+{
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("child")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the pipeline process")?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut on_ready = Some(on_ready);
+    let mut report = None;
+    while let Some(line) = lines.next_line().await? {
+        if line == "ready" {
+            if let Some(f) = on_ready.take() {
+                f().await?;
+            }
+        } else if line.starts_with('{') {
+            report = Some(serde_json::from_str(&line)?);
+        }
+    }
+    let status = child.wait().await?;
+    match report {
+        Some(r) if status.success() => Ok(r),
+        _ => bail!("pipeline process failed ({status})"),
+    }
+}
+
+fn child_args(
+    broker: &Broker,
+    registry: Option<&str>,
+    eos: bool,
+    commit_ms: u64,
+    expect: u64,
+) -> Vec<String> {
+    let mut a = vec![
+        format!("--bootstrap={}", broker.bootstrap()),
+        format!("--commit-ms={commit_ms}"),
+        format!("--expect={expect}"),
+    ];
+    if let Some(url) = registry {
+        a.push("--avro".into());
+        a.push(format!("--registry={url}"));
+    }
+    if eos {
+        a.push("--exactly-once".into());
+    }
+    a
+}
+
+async fn ready_now() -> Result<u64> {
+    Ok(0)
+}
+
+/// The pipeline modes measured for throughput: (label, exactly-once, commit interval ms).
+const MODES: [(&str, bool, u64); 3] = [
+    ("at-least-once, 100 ms", false, 100),
+    ("exactly-once, 100 ms", true, 100),
+    ("exactly-once, 1 s", true, 1000),
+];
+
+#[derive(Default)]
+struct Samples {
+    b0: Vec<f64>,
+    modes: [Vec<f64>; 3],
+    rss_peak_mb: Vec<f64>,
+}
+
+async fn throughput(
+    plan: &Plan,
+    registry: Option<&str>,
+    pg: &EmbeddedPostgres,
+    sink: &mut Vec<(f64, f64)>,
+) -> Result<Samples> {
+    let mut s = Samples::default();
+    let fmt = if registry.is_some() { "Avro" } else { "JSON" };
+    for run in 1..=plan.runs {
+        for (m, (label, eos, commit_ms)) in MODES.iter().enumerate() {
+            let broker = Broker::new(plan.partitions)?;
+            let load = Load {
+                records: plan.records,
+                rate: 0.0,
+                seed: u64::from(run),
+                avro_registry: registry.map(str::to_string),
+            };
+            let inputs = load.produce(&broker.bootstrap()).await?;
+            scenario::check_nothing_dropped(&broker.bootstrap(), broker.partitions)?;
+            let b0 = scenario::raw_consume(&broker.bootstrap(), broker.partitions, inputs, run)?;
+            s.b0.push(b0);
+            let mut args = child_args(&broker, registry, *eos, *commit_ms, inputs);
+            // The sink's rows/s: once per run, after the JSON at-least-once pipeline.
+            let with_sink = registry.is_none() && m == 0;
+            if with_sink {
+                let db = format!("load_test_{run}");
+                pg.create_database(&db)?;
+                args.push(format!("--sink-pg={}", pg.connection_string(&db)));
+            }
+            let r = run_child(args, ready_now).await?;
+            eprintln!(
+                "{fmt} run {run}, {label}: {inputs} inputs, B0 {b0:.0}/s, pipeline {:.0}/s, RSS peak {} MB",
+                r.events_per_s,
+                r.memory.peak_kb / 1024
+            );
+            if with_sink {
+                eprintln!(
+                    "  sink: {} rows, {:.2} s writing, {:.2} s wall",
+                    r.sink_rows, r.sink_write_s, r.sink_wall_s
+                );
+                sink.push((
+                    r.sink_rows as f64 / r.sink_write_s.max(1e-9),
+                    r.sink_rows as f64 / r.sink_wall_s.max(1e-9),
+                ));
+            }
+            s.modes[m].push(r.events_per_s);
+            s.rss_peak_mb.push(r.memory.peak_kb as f64 / 1024.0);
+        }
+    }
+    Ok(s)
+}
+
+/// Open-loop latency at `rate` (exactly-once, 100 ms), `runs` times.
+async fn latency(plan: &Plan, rate: f64) -> Result<Vec<ChildReport>> {
+    let mut out = Vec::new();
+    for run in 1..=plan.runs {
+        let broker = Broker::new(plan.partitions)?;
+        let bootstrap = broker.bootstrap();
+        let warm = Load {
+            records: 2_000,
+            rate: 0.0,
+            seed: 1_000 + u64::from(run),
+            avro_registry: None,
+        };
+        let warm_inputs = warm.produce(&bootstrap).await?;
+        let offered = Load {
+            records: (rate * plan.latency_seconds) as u64,
+            rate,
+            seed: 2_000 + u64::from(run),
+            avro_registry: None,
+        };
+        // The generator counts input records; a few catalog records come on top.
+        let mut args = child_args(&broker, None, true, 100, warm_inputs + offered.records);
+        args.push("--warmup-s=2".into());
+        let b = bootstrap.clone();
+        let r = run_child(args, || async move { offered.produce(&b).await }).await?;
+        eprintln!(
+            "latency at {rate:.0}/s, run {run}: p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms ({} samples), RSS {} → {} MB, peak {} MB",
+            r.p50_ms, r.p99_ms, r.p999_ms, r.latency_samples,
+            r.memory.first_quarter_kb / 1024, r.memory.last_quarter_kb / 1024, r.memory.peak_kb / 1024
+        );
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn stats_of(v: &[ChildReport], f: impl Fn(&ChildReport) -> f64) -> Stats {
+    Stats::of(&v.iter().map(f).collect::<Vec<_>>())
+}
+
+fn row(
+    figure: impl Into<String>,
+    unit: &'static str,
+    stats: Stats,
+    note: impl Into<String>,
+) -> Row {
+    Row {
+        figure: figure.into(),
+        unit,
+        stats,
+        note: note.into(),
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(Sub::Child(a)) = cli.child {
+        return child::run(a).await;
+    }
+    let plan = Plan::of(&cli);
+    let started = Instant::now();
+    let load_before = report::load_average();
+    let mut rows = Vec::new();
+
+    let engine: Vec<f64> = (0..plan.runs)
+        .map(|_| {
+            let (elapsed, _) = engine_workload::run(plan.engine_records);
+            let done =
+                plan.engine_records.div_ceil(engine_workload::BATCH) * engine_workload::BATCH;
+            done as f64 / elapsed.as_secs_f64()
+        })
+        .collect();
+    let engine = Stats::of(&engine);
+    eprintln!("engine alone: median {:.0} events/s", engine.median);
+
+    let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await??;
+    let registry = EmbeddedRegistry::start().await?;
+    let mut sink = Vec::new();
+    let json = throughput(&plan, None, &pg, &mut sink).await?;
+    let avro = throughput(&plan, Some(registry.url()), &pg, &mut sink).await?;
+
+    rows.push(row(
+        "engine alone, one task, one core",
+        "events/s",
+        engine,
+        format!("≥ 1,000,000: {}", verdict(engine.median >= 1e6)),
+    ));
+    let mut rss = json.rss_peak_mb.clone();
+    rss.extend(&avro.rss_peak_mb);
+    for (fmt, s, target) in [("JSON", &json, 0.5), ("Avro", &avro, 0.6)] {
+        let b0 = Stats::of(&s.b0);
+        rows.push(row(
+            format!("B0 raw consume, {fmt}"),
+            "events/s",
+            b0,
+            "the physical limit",
+        ));
+        let alo = Stats::of(&s.modes[0]);
+        for (m, (label, _, _)) in MODES.iter().enumerate() {
+            let st = Stats::of(&s.modes[m]);
+            let ratio = st.median / b0.median.max(1e-9);
+            let note = match m {
+                0 => format!(
+                    "{ratio:.2} × B0; target ≥ {target} × B0: {}",
+                    verdict(ratio >= target)
+                ),
+                1 => {
+                    let r = st.median / alo.median.max(1e-9);
+                    format!(
+                        "{ratio:.2} × B0, {r:.2} × at-least-once; target ≥ 0.8: {}",
+                        verdict(r >= 0.8)
+                    )
+                }
+                _ => format!(
+                    "{ratio:.2} × B0, {:.2} × at-least-once",
+                    st.median / alo.median.max(1e-9)
+                ),
+            };
+            rows.push(row(
+                format!("pipeline {fmt}, {label}"),
+                "events/s",
+                st,
+                note,
+            ));
+        }
+    }
+    let sink_write = Stats::of(&sink.iter().map(|s| s.0).collect::<Vec<_>>());
+    let sink_wall = Stats::of(&sink.iter().map(|s| s.1).collect::<Vec<_>>());
+    rows.push(row(
+        "PostgreSQL sink, time writing batches",
+        "rows/s",
+        sink_write,
+        "rows ÷ time in PostgreSQL transactions",
+    ));
+    rows.push(row(
+        "PostgreSQL sink, wall clock incl. group join",
+        "rows/s",
+        sink_wall,
+        "",
+    ));
+    rows.push(row(
+        "pipeline RSS peak (VmHWM), throughput runs",
+        "MB",
+        Stats::of(&rss),
+        format!("{} input records per run", plan.records),
+    ));
+
+    let peak = Stats::of(&json.modes[1]).median;
+    for (label, rate) in [
+        ("10,000/s", 10_000.0),
+        ("50 % of peak", (peak * 0.5).round()),
+    ] {
+        let runs = latency(&plan, rate).await?;
+        let what = format!("latency at {label} ({rate:.0}/s), exactly-once 100 ms, JSON");
+        let p99 = stats_of(&runs, |r| r.p99_ms);
+        rows.push(row(
+            format!("{what}: p50"),
+            "ms",
+            stats_of(&runs, |r| r.p50_ms),
+            "",
+        ));
+        let note = if label.starts_with("50") {
+            format!("target ≤ 150 ms: {}", verdict(p99.median <= 150.0))
+        } else {
+            String::new()
+        };
+        rows.push(row(format!("{what}: p99"), "ms", p99, note));
+        rows.push(row(
+            format!("{what}: p99.9"),
+            "ms",
+            stats_of(&runs, |r| r.p999_ms),
+            "",
+        ));
+        if label.starts_with("50") {
+            let mb = |kb: u64| kb as f64 / 1024.0;
+            rows.push(row(
+                "memory run (= the 50 % run): RSS peak",
+                "MB",
+                stats_of(&runs, |r| mb(r.memory.peak_kb)),
+                "",
+            ));
+            rows.push(row(
+                "memory run: RSS first quarter",
+                "MB",
+                stats_of(&runs, |r| mb(r.memory.first_quarter_kb)),
+                "",
+            ));
+            rows.push(row(
+                "memory run: RSS last quarter",
+                "MB",
+                stats_of(&runs, |r| mb(r.memory.last_quarter_kb)),
+                "growth = last − first quarter",
+            ));
+        }
+    }
+
+    let table = report::table(&rows);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = if args.is_empty() {
+        "cargo run --release --example load_test".to_string()
+    } else {
+        format!(
+            "cargo run --release --example load_test -- {}",
+            args.join(" ")
+        )
+    };
+    let section = format!(
+        "## Load test (harness)\n\nDate: {} UTC. Machine: {}; load average {} at the start, {} at the end. \
+         Took {:.0} s. Command: `{}`. \
+         {} input records per throughput run, {} partitions, {} runs per figure, librdkafka mock cluster in the harness's \
+         process, the pipeline in a child process.\n\n{table}\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        report::machine(),
+        load_before,
+        report::load_average(),
+        started.elapsed().as_secs_f64(),
+        command,
+        plan.records,
+        plan.partitions,
+        plan.runs,
+    );
+    println!("\n{section}");
+    if let Some(path) = &plan.results {
+        report::write_section(path, &section)?;
+        eprintln!("written to {}", path.display());
+    }
+    Ok(())
+}

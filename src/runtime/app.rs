@@ -18,7 +18,7 @@ use super::catalog::Catalog;
 use super::stage1::{Stage1, Stage1Progress, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
 use super::topology::Topology;
-use super::{client, processor, producer};
+use super::{client, processor, producer, startup};
 use crate::codec::subjects::{
     DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS,
 };
@@ -116,7 +116,10 @@ pub async fn start_lineage(
     let b = base.clone();
     let (changelog, partials_topic) = (topology.topic(CHANGELOG), topology.topic(PARTIALS));
     let (c, pt) = (changelog.clone(), partials_topic.clone());
+    let startup_timeout = Duration::from_millis(config.processing.startup_timeout_ms);
+    let bootstrap = config.kafka.bootstrap_servers.clone();
     let (tasks, partials) = tokio::task::spawn_blocking(move || -> Result<_> {
+        startup::wait_for_broker(&b, &bootstrap, startup_timeout)?;
         let tasks = partitions(&b, TRANSACTIONS)?;
         ensure!(
             partitions(&b, EVENTS)? == tasks,
@@ -129,6 +132,7 @@ pub async fn start_lineage(
         Ok((tasks, partitions(&b, &pt)?))
     })
     .await??;
+    startup::prepare_outputs(&encoder, &topology, &config.registry.url, startup_timeout).await?;
     let stop_processor = Arc::new(AtomicBool::new(false));
     let handle = tokio::runtime::Handle::current();
     let eos = config.processing.guarantee == Guarantee::ExactlyOnce;

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use super::offsets::{self, Offsets};
 use super::rows::{Batch, SinkRecord, WriteStats};
 use crate::codec::subjects::{DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS};
+use crate::codec::retry::Backoff;
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
 use crate::runtime::backpressure::SinkLag;
@@ -214,13 +215,61 @@ pub async fn run(
 
 /// Decodes one record into its row; a record that cannot be decoded becomes a dq_rejects
 /// row naming the output topic coordinates, so it is visible and never silently dropped.
+/// A schema registry outage is not the record's fault: the sink waits it out with backoff
+/// (the batch in hand is kept, nothing is written meanwhile) instead of dead-lettering.
 async fn decode(
     decoder: &InputDecoder,
     topic: &str,
     msg: &BorrowedMessage<'_>,
 ) -> Option<SinkRecord> {
     let payload = msg.payload()?; // tombstones (compacted topics) carry no row
-    let r: Result<SinkRecord, DecodeError> = if topic == ORDERS_ENRICHED {
+    let mut backoff = Backoff::default();
+    let r = loop {
+        match decode_row(decoder, topic, payload).await? {
+            Err(e) if e.is_retriable() => {
+                let delay = backoff.next_delay();
+                warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(),
+                    error = %e, attempt = backoff.attempts(),
+                    waited_ms = backoff.waited().as_millis() as u64,
+                    "schema registry unavailable: the sink waits to decode");
+                tokio::time::sleep(delay).await;
+            }
+            r => break r,
+        }
+    };
+    match r {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warn!(
+                topic,
+                partition = msg.partition(),
+                offset = msg.offset(),
+                reason = e.reason(),
+                "sink cannot decode record"
+            );
+            Some(SinkRecord::Dlq(Box::new(DlqRecord {
+                original: payload.to_vec(),
+                original_key: msg.key().map(<[u8]>::to_vec),
+                reason: e.reason().to_string(),
+                rule: "sink_decode".into(),
+                detail: e.detail(),
+                source: SourceCoord {
+                    topic: msg.topic().to_string(),
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                },
+            })))
+        }
+    }
+}
+
+/// Decodes `payload` of the canonical output `topic` into its row (None: no table).
+async fn decode_row(
+    decoder: &InputDecoder,
+    topic: &str,
+    payload: &[u8],
+) -> Option<Result<SinkRecord, DecodeError>> {
+    Some(if topic == ORDERS_ENRICHED {
         decoder
             .decode(payload)
             .await
@@ -253,31 +302,7 @@ async fn decode(
     } else {
         warn!(topic, "sink subscribed to a topic it has no table for");
         return None;
-    };
-    match r {
-        Ok(r) => Some(r),
-        Err(e) => {
-            warn!(
-                topic,
-                partition = msg.partition(),
-                offset = msg.offset(),
-                reason = e.reason(),
-                "sink cannot decode record"
-            );
-            Some(SinkRecord::Dlq(Box::new(DlqRecord {
-                original: payload.to_vec(),
-                original_key: msg.key().map(<[u8]>::to_vec),
-                reason: e.reason().to_string(),
-                rule: "sink_decode".into(),
-                detail: e.detail(),
-                source: SourceCoord {
-                    topic: msg.topic().to_string(),
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                },
-            })))
-        }
-    }
+    })
 }
 
 async fn write_with_retry(
@@ -286,16 +311,16 @@ async fn write_with_retry(
     batch: &Batch,
     next: &Offsets,
 ) -> Result<WriteStats> {
-    let mut backoff = Duration::from_millis(100);
-    let mut attempt = 0u32;
+    let mut backoff = Backoff::default();
     loop {
-        attempt += 1;
         match write_once(client, &settings.group, batch, next).await {
             Ok(s) => return Ok(s),
-            Err(e) if attempt < 30 => {
-                warn!(error = %format!("{e:#}"), attempt, "PostgreSQL write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            Err(e) if backoff.attempts() < 30 => {
+                let delay = backoff.next_delay();
+                warn!(error = %format!("{e:#}"), attempt = backoff.attempts(),
+                    waited_ms = backoff.waited().as_millis() as u64,
+                    "PostgreSQL write failed; retrying the batch");
+                tokio::time::sleep(delay).await;
                 if client.is_closed() {
                     match connect(&settings.pg_conn).await {
                         Ok(c) => {

@@ -164,12 +164,29 @@ pub fn latest_kpi_rows(
     bootstrap: &str,
     topic: &str,
 ) -> std::collections::BTreeMap<String, shopstream::model::KpiRow> {
+    let mut latest = std::collections::BTreeMap::<String, shopstream::model::KpiRow>::new();
+    read_to_end(bootstrap, topic, |payload| {
+        let row: shopstream::model::KpiRow =
+            serde_json::from_slice(payload).expect("a KPI row in JSON");
+        match latest.get(&row.key()) {
+            Some(old) if old.revision >= row.revision => {}
+            _ => {
+                latest.insert(row.key(), row);
+            }
+        }
+    });
+    latest
+}
+
+/// Passes the payload of every record on `topic` (read_committed; on the mock that still
+/// includes aborted records) to `each`, from the beginning to the end of each partition.
+pub fn read_to_end(bootstrap: &str, topic: &str, mut each: impl FnMut(&[u8])) {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::Message;
     use std::time::Duration;
     let c: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "test-kpi-reader")
+        .set("group.id", "test-topic-reader")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
@@ -191,7 +208,6 @@ pub fn latest_kpi_rows(
         }
     }
     c.assign(&tpl).expect("assign");
-    let mut latest = std::collections::BTreeMap::<String, shopstream::model::KpiRow>::new();
     let started = std::time::Instant::now();
     // The end is judged by position, not by the last message: a partition of a
     // transactional topic ends with a commit marker, which is never delivered.
@@ -210,16 +226,9 @@ pub fn latest_kpi_rows(
             continue;
         };
         let m = m.expect("consume");
-        let Some(payload) = m.payload() else { continue };
-        let row: shopstream::model::KpiRow =
-            serde_json::from_slice(payload).expect("a KPI row in JSON");
-        match latest.get(&row.key()) {
-            Some(old) if old.revision >= row.revision => {}
-            _ => {
-                latest.insert(row.key(), row);
-            }
+        if let Some(payload) = m.payload() {
+            each(payload);
         }
     }
     assert!(at_end(&c), "{topic}: not read to its end within 60 s");
-    latest
 }

@@ -9,6 +9,7 @@ pub mod kpi_oracle;
 pub mod oracle;
 pub mod pipeline;
 pub mod proc;
+pub mod raw_input;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;

@@ -5,9 +5,10 @@
 //! not stop. Avro: an oversized record (beyond `processing.max_record_bytes`), a wrong
 //! magic byte, an unknown schema id (the registry answers 404), a truncated datum and
 //! JSON sent to an Avro topic. JSON: nesting deeper than the depth limit (a record of
-//! 50,000 `[` and a transaction with an object nested 40 deep), a record beyond the size
-//! limit, a big record of the wrong shape under the limit, binary garbage and an empty
-//! payload.
+//! 50,000 `[` and a transaction with an object nested 40 deep), a 1.1 MB record beyond
+//! the size limit and a 900 KB invalid one under it (both DLQ records keep a cut original,
+//! else Kafka would refuse them and the partition would stop), a record of the wrong shape,
+//! binary garbage and an empty payload.
 
 mod support;
 
@@ -20,7 +21,7 @@ use support::db::{start_pg, Db};
 use support::kafka::MockKafka;
 use support::pipeline::{mock_config, start};
 use support::raw_input::{now_ms, reasons, valid_tx, write};
-use support::EmbeddedRegistry;
+use support::{EmbeddedPostgres, EmbeddedRegistry};
 
 const TOPIC: &str = "shop.transactions";
 
@@ -32,7 +33,7 @@ async fn run(
     records: Vec<(String, Vec<u8>)>,
     want: &[(i64, &str)],
     valid: &[&str],
-) {
+) -> (EmbeddedPostgres, Db) {
     let pg = start_pg();
     write(&k.bootstrap(), TOPIC, 0, &records);
     let pipeline = start(&config, &pg.connection_string("shop")).await;
@@ -50,6 +51,7 @@ async fn run(
     let valid: BTreeSet<String> = valid.iter().map(|s| s.to_string()).collect();
     assert_eq!(orders, valid, "fact_orders holds exactly the valid records");
     pipeline.stop().await.unwrap();
+    (pg, db)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,10 +109,13 @@ async fn json_poison_goes_to_the_dlq_with_its_reason_and_the_partition_flows_on(
         deep = serde_json::json!({ "a": deep });
     }
     nested["device"]["extra"] = deep;
-    let huge = format!(
-        "{{\"transaction_id\":\"huge\",\"session_id\":\"{}\"}}",
-        "x".repeat(200_000)
-    );
+    let text = |id: &str, n: usize| {
+        format!("{{\"transaction_id\":\"{id}\",\"session_id\":\"{}\"}}", "x".repeat(n))
+    };
+    // Over the limit; and under it but invalid, with a DLQ record (the original in
+    // base64) that would exceed Kafka's 1 MB message size if the original were kept whole.
+    let huge = text("huge", 1_100_000);
+    let big_invalid = text("big-invalid", 900_000);
     let wrong_shape = serde_json::json!({
         "transaction_id": "wrong-shape",
         "customer_id": "c1",
@@ -122,20 +127,36 @@ async fn json_poison_goes_to_the_dlq_with_its_reason_and_the_partition_flows_on(
         (key(), "[".repeat(50_000).into_bytes()),
         (key(), serde_json::to_vec(&nested).unwrap()),
         (key(), huge.into_bytes()),
+        (key(), big_invalid.into_bytes()),
         (key(), serde_json::to_vec(&wrong_shape).unwrap()),
         (key(), vec![0xff, 0xfe, 0x00, 0x9c, 0x7b]),
         (key(), Vec::new()),
         (key(), tx("ok-2")),
     ];
     let mut config = mock_config(&k.bootstrap());
-    config.processing.max_record_bytes = 65_536;
+    config.processing.max_record_bytes = 1_000_000;
     let want = [
         (1, "json_too_deep"),
         (2, "json_too_deep"),
         (3, "oversized_record"),
-        (4, "wrong_type"),
-        (5, "json_syntax"),
-        (6, "empty_payload"),
+        (4, "missing_field"),
+        (5, "wrong_type"),
+        (6, "json_syntax"),
+        (7, "empty_payload"),
     ];
-    run(config, &k, records, &want, &["ok-1", "ok-2"]).await;
+    let (_pg, db) = run(config, &k, records, &want, &["ok-1", "ok-2"]).await;
+    // The two large records' originals are cut to 512 KiB, and their detail says so.
+    let cut: Vec<(i64, i32, bool)> = db
+        .client
+        .query(
+            "SELECT source_offset, length(original), detail LIKE '%original truncated%'
+               FROM dq_rejects WHERE length(original) > 100000 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(cut, [(3, 524_288, true), (4, 524_288, true)]);
 }

@@ -87,12 +87,28 @@ pub fn codecs(config: &Config) -> Result<(InputDecoder, OutputEncoder)> {
         max_record_bytes: config.processing.max_record_bytes,
         ..DecodeLimits::default()
     };
+    let encoder = match config.processing.format {
+        WireFormat::Json => OutputEncoder::json(),
+        WireFormat::Avro => OutputEncoder::avro(&config.registry.url, true)?,
+    };
+    Ok((decoder(config, limits)?, encoder))
+}
+
+/// The decoder of shopstream's own output topics (the sink, the DLQ redrive): without the
+/// input size limit, since a DLQ record carries a whole input record (Kafka's message
+/// size bounds them), but with the nesting limit.
+pub fn output_decoder(config: &Config) -> Result<InputDecoder> {
+    let limits = DecodeLimits {
+        max_record_bytes: usize::MAX,
+        ..DecodeLimits::default()
+    };
+    decoder(config, limits)
+}
+
+fn decoder(config: &Config, limits: DecodeLimits) -> Result<InputDecoder> {
     Ok(match config.processing.format {
-        WireFormat::Json => (InputDecoder::json(limits), OutputEncoder::json()),
-        WireFormat::Avro => (
-            InputDecoder::avro(&config.registry.url, limits)?,
-            OutputEncoder::avro(&config.registry.url, true)?,
-        ),
+        WireFormat::Json => InputDecoder::json(limits),
+        WireFormat::Avro => InputDecoder::avro(&config.registry.url, limits)?,
     })
 }
 
@@ -112,6 +128,7 @@ pub async fn start_lineage(
     let base = client::base_config(&config.kafka, secrets);
     let (decoder, encoder) = codecs(config)?;
     let decoder = Arc::new(decoder);
+    let sink_decoder = Arc::new(output_decoder(config)?);
     let encoder = Arc::new(encoder);
     let b = base.clone();
     let (changelog, partials_topic) = (topology.topic(CHANGELOG), topology.topic(PARTIALS));
@@ -260,7 +277,7 @@ pub async fn start_lineage(
             .processing
             .static_membership
             .then(|| topology.transactional_id(prefix, instance, "-sink"));
-        tokio::spawn(sink::run(base.clone(), decoder.clone(), settings, rx))
+        tokio::spawn(sink::run(base.clone(), sink_decoder.clone(), settings, rx))
     });
     Ok(Pipeline {
         stop_processor,

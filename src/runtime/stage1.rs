@@ -394,8 +394,9 @@ impl Stage1 {
                 None,
             )?;
         }
-        for d in out.dlq.drain(..) {
+        for mut d in out.dlq.drain(..) {
             metrics::counter!(super::telemetry::DLQ, "reason" => d.reason.clone()).increment(1);
+            crate::dlq::bound::bound_dlq(&mut d);
             let key = format!(
                 "{}/{}/{}",
                 d.source.topic, d.source.partition, d.source.offset
@@ -403,7 +404,8 @@ impl Stage1 {
             let value = self.handle.block_on(self.encoder.encode(&s.dlq, &d))?;
             self.send(&s.dlq, key.as_bytes(), Some(&value), None, None)?;
         }
-        for l in out.late.drain(..) {
+        for mut l in out.late.drain(..) {
+            crate::dlq::bound::bound_late(&mut l);
             let key = format!(
                 "{}/{}/{}",
                 l.source.topic, l.source.partition, l.source.offset

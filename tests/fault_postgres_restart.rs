@@ -1,9 +1,13 @@
 //! PostgreSQL restarted mid-run: generated input (duplicates and invalid records included)
 //! keeps arriving while the in-process pipeline runs; once the sink has written part of it
 //! the throw-away cluster is stopped (`pg_ctl -m immediate`, connections cut), kept down
-//! for several seconds and started again on the same port. The sink retries its batch
-//! with backoff on a fresh connection, and PostgreSQL must end equal to the oracle: every
-//! valid unique transaction once in fact_orders, every invalid record once in dq_rejects.
+//! for several seconds and started again on the same port. The sink retries with backoff
+//! and, once reconnected, rereads from the offsets PostgreSQL holds: the throw-away
+//! cluster runs with synchronous_commit=off, so the crash loses commits it had already
+//! acknowledged (as a failover to an asynchronous standby would), and a sink that went on
+//! from its in-memory offsets lost those rows (it did, before the rewind). PostgreSQL must
+//! end equal to the oracle: every valid unique transaction once in fact_orders, every
+//! invalid record once in dq_rejects.
 
 mod support;
 
@@ -26,8 +30,8 @@ async fn postgres_restart_mid_run_loses_and_doubles_nothing() {
         &k.bootstrap(),
         dir.path(),
         &[
-            ("count", "12000"),
-            ("rate", "800"),
+            ("count", "24000"),
+            ("rate", "1200"),
             ("event-rate", "50"),
             ("seed", "31"),
             ("customers", "400"),
@@ -44,18 +48,20 @@ async fn postgres_restart_mid_run_loses_and_doubles_nothing() {
     let db = Db::connect(&pg).await;
     let started = Instant::now();
     let mut before = 0;
-    while before < 300 && started.elapsed() < Duration::from_secs(120) {
+    while before < 80 && started.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         before = db.count("SELECT count(*) FROM fact_orders").await;
     }
-    assert!(before >= 300, "the sink wrote rows before the outage");
+    assert!(before >= 80, "the sink wrote rows before the outage");
     drop(db);
     pg.stop().unwrap();
     let down = Instant::now();
     tokio::time::sleep(Duration::from_secs(6)).await;
+    let input_done_during_outage = producing.is_finished();
     pg.restart().unwrap();
     eprintln!(
-        "postgres down for {:?} with {before} fact_orders rows written",
+        "postgres down for {:?} with {before} fact_orders rows written \
+         (input finished during the outage: {input_done_during_outage})",
         down.elapsed()
     );
     producing.await.unwrap().unwrap();

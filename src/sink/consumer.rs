@@ -192,7 +192,19 @@ pub async fn run(
         }
         last_record = Instant::now();
         let started = Instant::now();
-        let stats = write_with_retry(&mut client, &settings, &batch, &next).await?;
+        let stats = match write_with_retry(&mut client, &settings, &batch, &next).await? {
+            Written::Done(stats) => stats,
+            Written::Reconnected => {
+                // The server may have lost commits it had acknowledged (a crash with
+                // synchronous_commit=off, a failover to an asynchronous standby): the
+                // offsets it holds are the truth, so drop the batch and read again from
+                // them (the upserts are idempotent).
+                stored = offsets::load(&client, &settings.group).await?;
+                rewind_to(&consumer, &stored)?;
+                info!(partitions = stored.len(), "sink rewound to the offsets stored in PostgreSQL");
+                continue;
+            }
+        };
         metrics::histogram!(crate::runtime::telemetry::SINK_BATCH)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(crate::runtime::telemetry::SINK_ROWS).increment(stats.total());
@@ -305,16 +317,25 @@ async fn decode_row(
     })
 }
 
+/// How a batch write ended.
+enum Written {
+    Done(WriteStats),
+    /// The connection was lost and a new one made: the batch was not written.
+    Reconnected,
+}
+
+/// Writes the batch, retrying with backoff while PostgreSQL fails; once a lost connection
+/// has been replaced, returns [`Written::Reconnected`] instead of writing.
 async fn write_with_retry(
     client: &mut Client,
     settings: &SinkSettings,
     batch: &Batch,
     next: &Offsets,
-) -> Result<WriteStats> {
+) -> Result<Written> {
     let mut backoff = Backoff::default();
     loop {
         match write_once(client, &settings.group, batch, next).await {
-            Ok(s) => return Ok(s),
+            Ok(s) => return Ok(Written::Done(s)),
             Err(e) if backoff.attempts() < 30 => {
                 let delay = backoff.next_delay();
                 warn!(error = %format!("{e:#}"), attempt = backoff.attempts(),
@@ -326,6 +347,7 @@ async fn write_with_retry(
                         Ok(c) => {
                             info!("reconnected to PostgreSQL");
                             *client = c;
+                            return Ok(Written::Reconnected);
                         }
                         Err(e) => warn!(error = %format!("{e:#}"), "reconnect failed"),
                     }
@@ -334,6 +356,23 @@ async fn write_with_retry(
             Err(e) => return Err(e.context("PostgreSQL write failed 30 times")),
         }
     }
+}
+
+/// Seeks every assigned partition to its offset in `stored` (the beginning if none).
+fn rewind_to(consumer: &StreamConsumer, stored: &Offsets) -> Result<()> {
+    let assignment = consumer.assignment().context("sink assignment")?;
+    let mut tpl = TopicPartitionList::new();
+    for e in assignment.elements() {
+        let at = stored
+            .get(&(e.topic().to_string(), e.partition()))
+            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        tpl.add_partition_offset(e.topic(), e.partition(), at)?;
+    }
+    if tpl.count() > 0 {
+        tokio::task::block_in_place(|| consumer.seek_partitions(tpl, Duration::from_secs(10)))
+            .context("rewinding the sink to its stored offsets")?;
+    }
+    Ok(())
 }
 
 async fn write_once(

@@ -26,8 +26,7 @@ const TOPIC: &str = "shop.transactions";
 /// The transaction schema plus an optional trailing field: a new schema id whose datum is
 /// the v1 datum followed by the union branch of `null`.
 fn v2_schema() -> String {
-    let mut v: serde_json::Value =
-        serde_json::from_str(Transaction::reader_schema().json).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(Transaction::reader_schema().json).unwrap();
     v["fields"].as_array_mut().unwrap().push(serde_json::json!({
         "name": "note", "type": ["null", "string"], "default": null
     }));
@@ -47,8 +46,18 @@ async fn registry_outage_pauses_the_partition_and_loses_nothing() {
         async move { encoder.encode(TOPIC, &tx).await.unwrap() }
     };
     let bootstrap = k.bootstrap();
-    write(&bootstrap, TOPIC, 0, &[("c0".into(), v1("p0-a", "c0").await)]);
-    write(&bootstrap, TOPIC, 1, &[("c1".into(), v1("p1-a", "c1").await)]);
+    write(
+        &bootstrap,
+        TOPIC,
+        0,
+        &[("c0".into(), v1("p0-a", "c0").await)],
+    );
+    write(
+        &bootstrap,
+        TOPIC,
+        1,
+        &[("c1".into(), v1("p1-a", "c1").await)],
+    );
 
     let mut config = mock_config(&bootstrap);
     config.processing.format = WireFormat::Avro;
@@ -64,7 +73,9 @@ async fn registry_outage_pauses_the_partition_and_loses_nothing() {
     // The outage: the registry answers 503 from now on; a compatible v2 schema exists
     // (registered directly in the store) but stage 1 has never fetched it.
     registry.set_available(false);
-    let v2_id = registry.register(&format!("{TOPIC}-value"), &v2_schema()).unwrap();
+    let v2_id = registry
+        .register(&format!("{TOPIC}-value"), &v2_schema())
+        .unwrap();
     let mut held = Vec::new();
     for id in ["p0-v2-1", "p0-v2-2"] {
         let mut datum = v1(id, "c0").await[5..].to_vec();
@@ -73,7 +84,12 @@ async fn registry_outage_pauses_the_partition_and_loses_nothing() {
         held.push(("c0".to_string(), v1(&format!("{id}-after"), "c0").await));
     }
     write(&bootstrap, TOPIC, 0, &held);
-    write(&bootstrap, TOPIC, 1, &[("c1".into(), v1("p1-b", "c1").await)]);
+    write(
+        &bootstrap,
+        TOPIC,
+        1,
+        &[("c1".into(), v1("p1-b", "c1").await)],
+    );
 
     // Partition 1 flows during the outage; partition 0 is held at its v2 record.
     let started = Instant::now();
@@ -87,9 +103,14 @@ async fn registry_outage_pauses_the_partition_and_loses_nothing() {
     // Let retries happen while the registry is down (several backoff rounds).
     tokio::time::sleep(Duration::from_secs(6)).await;
     let during: BTreeSet<String> = db.order_ids().await;
-    let expect_during: BTreeSet<String> =
-        ["p0-a", "p1-a", "p1-b"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(during, expect_during, "partition 1 flows, partition 0 waits");
+    let expect_during: BTreeSet<String> = ["p0-a", "p1-a", "p1-b"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        during, expect_during,
+        "partition 1 flows, partition 0 waits"
+    );
     assert!(
         progress.registry_holds.load(Ordering::Relaxed) > 0,
         "stage 1 held a partition for the outage"
@@ -99,7 +120,10 @@ async fn registry_outage_pauses_the_partition_and_loses_nothing() {
         0,
         "a registry outage sends nothing to the DLQ"
     );
-    assert!(!pipeline.processor_finished(), "the processor keeps running");
+    assert!(
+        !pipeline.processor_finished(),
+        "the processor keeps running"
+    );
 
     registry.set_available(true);
     db.wait_for(7, 0, None, Duration::from_secs(120)).await;
@@ -115,13 +139,16 @@ async fn registry_outage_pauses_the_partition_and_loses_nothing() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    assert_eq!(db.order_ids().await, all, "every record once after the outage");
+    assert_eq!(
+        db.order_ids().await,
+        all,
+        "every record once after the outage"
+    );
     assert_eq!(db.count("SELECT count(*) FROM dq_rejects").await, 0);
     let holds = progress.registry_holds.load(Ordering::Relaxed);
     let (stage1, _) = pipeline.stop().await.unwrap();
     eprintln!(
         "registry outage: {holds} partition holds, {} records consumed, {} aborts",
-        stage1.consumed,
-        stage1.aborts
+        stage1.consumed, stage1.aborts
     );
 }

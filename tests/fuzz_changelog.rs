@@ -63,13 +63,36 @@ fn base() -> &'static (Vec<ChangelogEntry>, RestorePoint) {
 /// One corruption of the changelog.
 #[derive(Debug, Clone)]
 enum Corruption {
-    FlipValueByte { entry: usize, at: usize, byte: u8 },
-    CutValue { entry: usize, at: usize },
-    ReplaceValue { entry: usize, bytes: Vec<u8> },
-    MoveValue { from: usize, to: usize },
-    DamageKey { entry: usize, at: usize, byte: u8 },
-    Tombstone { entry: usize },
-    MangleApplied { entry: usize, at: usize, bytes: Vec<u8> },
+    FlipValueByte {
+        entry: usize,
+        at: usize,
+        byte: u8,
+    },
+    CutValue {
+        entry: usize,
+        at: usize,
+    },
+    ReplaceValue {
+        entry: usize,
+        bytes: Vec<u8>,
+    },
+    MoveValue {
+        from: usize,
+        to: usize,
+    },
+    DamageKey {
+        entry: usize,
+        at: usize,
+        byte: u8,
+    },
+    Tombstone {
+        entry: usize,
+    },
+    MangleApplied {
+        entry: usize,
+        at: usize,
+        bytes: Vec<u8>,
+    },
 }
 
 fn corruption() -> impl Strategy<Value = Corruption> {
@@ -78,7 +101,8 @@ fn corruption() -> impl Strategy<Value = Corruption> {
         (any::<usize>(), any::<usize>(), any::<u8>())
             .prop_map(|(entry, at, byte)| Corruption::FlipValueByte { entry, at, byte }),
         (any::<usize>(), any::<usize>()).prop_map(|(entry, at)| Corruption::CutValue { entry, at }),
-        (any::<usize>(), bytes()).prop_map(|(entry, bytes)| Corruption::ReplaceValue { entry, bytes }),
+        (any::<usize>(), bytes())
+            .prop_map(|(entry, bytes)| Corruption::ReplaceValue { entry, bytes }),
         (any::<usize>(), any::<usize>()).prop_map(|(from, to)| Corruption::MoveValue { from, to }),
         (any::<usize>(), any::<usize>(), any::<u8>())
             .prop_map(|(entry, at, byte)| Corruption::DamageKey { entry, at, byte }),

@@ -117,7 +117,11 @@ fn check(codec: &JsonCodec, bytes: &[u8]) -> Result<(), TestCaseError> {
     ];
     for e in errors.into_iter().flatten() {
         prop_assert!(!e.is_retriable(), "{e}");
-        prop_assert!(REASONS.contains(&e.reason()), "unexpected reason {}", e.reason());
+        prop_assert!(
+            REASONS.contains(&e.reason()),
+            "unexpected reason {}",
+            e.reason()
+        );
         prop_assert!(!e.detail().is_empty());
     }
     Ok(())

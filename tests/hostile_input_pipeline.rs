@@ -110,7 +110,10 @@ async fn json_poison_goes_to_the_dlq_with_its_reason_and_the_partition_flows_on(
     }
     nested["device"]["extra"] = deep;
     let text = |id: &str, n: usize| {
-        format!("{{\"transaction_id\":\"{id}\",\"session_id\":\"{}\"}}", "x".repeat(n))
+        format!(
+            "{{\"transaction_id\":\"{id}\",\"session_id\":\"{}\"}}",
+            "x".repeat(n)
+        )
     };
     // Over the limit; and under it but invalid, with a DLQ record (the original in
     // base64) that would exceed Kafka's 1 MB message size if the original were kept whole.

@@ -15,7 +15,12 @@ fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn spawn(dir: &std::path::Path, bootstrap: &str, timeout_ms: u64, log: &std::path::Path) -> Running {
+fn spawn(
+    dir: &std::path::Path,
+    bootstrap: &str,
+    timeout_ms: u64,
+    log: &std::path::Path,
+) -> Running {
     let config = write_config(dir, bootstrap, closed_port(), "exactly-once", 0);
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(

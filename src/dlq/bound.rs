@@ -29,13 +29,12 @@ fn cut(bytes: &mut Vec<u8>, max: usize) -> Option<usize> {
 /// Bounds the original value and key of a DLQ record, noting a cut in its detail.
 pub fn bound_dlq(d: &mut DlqRecord) {
     let value = cut(&mut d.original, MAX_ORIGINAL_BYTES);
-    let key = d
-        .original_key
-        .as_mut()
-        .and_then(|k| cut(k, MAX_KEY_BYTES));
+    let key = d.original_key.as_mut().and_then(|k| cut(k, MAX_KEY_BYTES));
     let mut notes = Vec::new();
     if let Some(len) = value {
-        notes.push(format!("value: first {MAX_ORIGINAL_BYTES} of {len} bytes kept"));
+        notes.push(format!(
+            "value: first {MAX_ORIGINAL_BYTES} of {len} bytes kept"
+        ));
     }
     if let Some(len) = key {
         notes.push(format!("key: first {MAX_KEY_BYTES} of {len} bytes kept"));

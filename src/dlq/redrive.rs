@@ -219,7 +219,10 @@ fn redrive(
             continue;
         }
         if super::bound::is_truncated(&record) {
-            warn!(partition = p, offset, "DLQ record holds a truncated original: passed over");
+            warn!(
+                partition = p,
+                offset, "DLQ record holds a truncated original: passed over"
+            );
             summary.not_redrivable += 1;
             continue;
         }

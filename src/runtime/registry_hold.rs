@@ -155,8 +155,13 @@ impl RegistryHolds {
         consumer
             .resume(&tpl(&topic, partition))
             .with_context(|| format!("resuming {topic}/{partition}"))?;
-        info!(topic, partition, offset = h.offset, waited_ms = h.backoff.waited().as_millis() as u64,
-            "schema registry answers again: partition resumed at the held record");
+        info!(
+            topic,
+            partition,
+            offset = h.offset,
+            waited_ms = h.backoff.waited().as_millis() as u64,
+            "schema registry answers again: partition resumed at the held record"
+        );
         Ok(())
     }
 

@@ -70,9 +70,9 @@ pub async fn prepare_outputs(
                     "schema registry unavailable at start-up; retrying");
                 tokio::time::sleep(delay).await;
             }
-            Err(e) => bail!(
-                "output schemas could not be resolved at {registry_url} (registry.url): {e}"
-            ),
+            Err(e) => {
+                bail!("output schemas could not be resolved at {registry_url} (registry.url): {e}")
+            }
         }
     }
 }

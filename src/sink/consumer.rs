@@ -20,8 +20,8 @@ use tracing::{info, warn};
 
 use super::offsets::{self, Offsets};
 use super::rows::{Batch, SinkRecord, WriteStats};
-use crate::codec::subjects::{DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS};
 use crate::codec::retry::Backoff;
+use crate::codec::subjects::{DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS};
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
 use crate::runtime::backpressure::SinkLag;
@@ -201,7 +201,10 @@ pub async fn run(
                 // them (the upserts are idempotent).
                 stored = offsets::load(&client, &settings.group).await?;
                 rewind_to(&consumer, &stored)?;
-                info!(partitions = stored.len(), "sink rewound to the offsets stored in PostgreSQL");
+                info!(
+                    partitions = stored.len(),
+                    "sink rewound to the offsets stored in PostgreSQL"
+                );
                 continue;
             }
         };

@@ -61,45 +61,21 @@ pub struct Opening {
 /// counted on one attempt and late on another, and the mock broker shows both attempts.
 pub fn open_event_time(bootstrap: &str, partitions: i32, at: i64) -> Opening {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    use shopstream::model::{Device, LineItem, Location, Transaction, TxStatus};
+    use shopstream::model::TxStatus;
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("producer");
     let mut transactions = Vec::new();
     for p in 0..partitions {
-        let t = Transaction {
-            transaction_id: format!("opening-tx-{p}"),
-            customer_id: format!("opening-{p}"),
-            session_id: format!("opening-session-{p}"),
-            timestamp: at,
-            status: TxStatus::Failed,
-            currency: "USD".into(),
-            amount: "1.00".parse().unwrap(),
-            payment_method: "credit_card".into(),
-            items: vec![LineItem {
-                product_id: "opening-product".into(),
-                category: "books".into(),
-                quantity: 1,
-                unit_price: "1.00".parse().unwrap(),
-                discount: "0.00".parse().unwrap(),
-            }],
-            location: Location {
-                country: "US".into(),
-                state: Some("CA".into()),
-                city: Some("San Francisco".into()),
-                lat: 37.77,
-                lon: -122.42,
-            },
-            device: Device {
-                device_type: "desktop".into(),
-                os: "linux".into(),
-                fingerprint: "opening".into(),
-            },
-            ip_address: "10.0.0.1".into(),
-            channel: "web".into(),
-            email: None,
-        };
+        let mut t =
+            super::raw_input::valid_tx(&format!("opening-tx-{p}"), &format!("opening-{p}"), at);
+        t.session_id = format!("opening-session-{p}");
+        t.status = TxStatus::Failed;
+        t.amount = "1.00".parse().unwrap();
+        t.items[0].product_id = "opening-product".into();
+        t.items[0].unit_price = "1.00".parse().unwrap();
+        t.device.fingerprint = "opening".into();
         let value = serde_json::to_string(&t).unwrap();
         producer
             .send(

@@ -227,6 +227,12 @@ pub struct ProcessingConfig {
     /// Backpressure: records the instance's PostgreSQL sink may be behind its topics
     /// before stage 1 pauses its inputs (resumed at half of it); 0 never pauses for it.
     pub max_sink_lag: u64,
+    /// How long start-up waits for a Kafka broker (and, with Avro, the schema registry)
+    /// before it fails with an error naming what it could not reach.
+    pub startup_timeout_ms: u64,
+    /// How long a graceful shutdown (SIGTERM/SIGINT) may take to commit or abort the open
+    /// transactions and stop; past it the process exits with an error.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for ProcessingConfig {
@@ -241,6 +247,8 @@ impl Default for ProcessingConfig {
             static_membership: true,
             max_in_flight: 100_000,
             max_sink_lag: 200_000,
+            startup_timeout_ms: 60_000,
+            shutdown_timeout_ms: 30_000,
         }
     }
 }

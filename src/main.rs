@@ -221,7 +221,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(dispatch(cli.command, config, secrets)) {
+    let result = rt.block_on(dispatch(cli.command, config, secrets));
+    // Do not wait on threads still blocked (e.g. after a shutdown timeout).
+    rt.shutdown_timeout(Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
             eprintln!("error: {msg}");
@@ -399,32 +402,86 @@ async fn generate_cmd(
     Ok(())
 }
 
+/// SIGTERM and SIGINT, as one stream of stop requests.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<StopSignals, Failure> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let install = |kind| signal(kind).map_err(|e| Failure::Runtime(e.into()));
+        Ok(StopSignals {
+            term: install(SignalKind::terminate())?,
+            int: install(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
 async fn run_cmd(config: &Config, secrets: &Secrets) -> Result<(), Failure> {
     use shopstream::runtime::app;
     if let Some(addr) = shopstream::runtime::telemetry::install(&config.metrics.listen)? {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
-    let pipeline = app::start(
+    let mut signals = StopSignals::install()?;
+    let start = app::start(
         config,
         secrets,
         app::PipelineOptions {
             sink_pg: Some(app::pg_connection_string(config, secrets)),
             engine: config.engine.clone(),
         },
-    )
-    .await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    loop {
+    );
+    let pipeline = tokio::select! {
+        p = start => p?,
+        signal = signals.recv() => {
+            tracing::info!(signal, "stop requested during start-up: nothing was processed");
+            return Ok(());
+        }
+    };
+    let signal = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            signal = signals.recv() => break signal,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                if pipeline.processor_finished() { break; }
+                if pipeline.processor_finished() { break "processor stopped"; }
             }
         }
-    }
-    let (stage1, sink) = pipeline.stop().await?;
+    };
+    let timeout = Duration::from_millis(config.processing.shutdown_timeout_ms);
+    tracing::info!(
+        signal,
+        timeout_ms = config.processing.shutdown_timeout_ms,
+        "shutting down: committing the open transactions, then stopping"
+    );
+    let started = std::time::Instant::now();
+    let stopped = tokio::select! {
+        r = tokio::time::timeout(timeout, pipeline.stop()) => r,
+        again = signals.recv() => {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "{again} during shutdown: exiting at once; an open transaction is aborted \
+                 by the broker and its input read again on the next start"
+            )));
+        }
+    };
+    let (stage1, sink) = stopped.map_err(|_| {
+        Failure::Runtime(anyhow::anyhow!(
+            "shutdown did not finish within {timeout:?} (processing.shutdown_timeout_ms); \
+             exiting: an open transaction is aborted by the broker and its input read \
+             again on the next start"
+        ))
+    })??;
+    tracing::info!(
+        shutdown_ms = started.elapsed().as_millis() as u64,
+        "shutdown complete"
+    );
     eprintln!(
         "stage 1: {} consumed, {} commits, {} aborts",
         stage1.consumed, stage1.commits, stage1.aborts

@@ -1,6 +1,8 @@
 //! Undecodable input: every failure is a typed error with the right reason, poison data is
 //! never retriable, a registry outage always is, and no byte sequence makes a decoder
-//! panic (proptest over arbitrary bytes and over mutations of valid messages).
+//! panic (proptest over arbitrary bytes, over byte mutations of valid messages, and over
+//! structure-aware mutations: length and count varints blown up or made negative, bytes
+//! cut or spliced, arbitrary schema ids in the header).
 
 mod codec_fixtures;
 
@@ -270,6 +272,50 @@ proptest! {
             match s.decoder.decode::<Transaction>(&bytes).await {
                 Ok(_) => {}
                 Err(e) => prop_assert!(!e.is_retriable(), "{e}"),
+            }
+            Ok(())
+        })?;
+    }
+
+    /// Structure-aware: a varint (a length, count, union branch or zigzag number in Avro)
+    /// inserted or put in place of a byte, the datum cut and garbage appended, or another
+    /// schema id in the header (unknown ids are answered 404, known ones name a different
+    /// writer schema).
+    #[test]
+    fn structured_avro_mutations_never_panic(
+        at in any::<usize>(),
+        op in 0u8..4,
+        varint in prop::sample::select(vec![
+            vec![0x01],
+            vec![0x7f],
+            vec![0xff, 0xff, 0xff, 0xff, 0x0f],
+            vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            vec![0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ]),
+        garbage in proptest::collection::vec(any::<u8>(), 0..16),
+        other_id in prop_oneof![1u32..20, any::<u32>()],
+    ) {
+        let (rt, s) = shared();
+        rt.block_on(async {
+            let id = u32::from_be_bytes(s.valid[1..5].try_into().unwrap());
+            let body = &s.valid[5..];
+            let i = at % (body.len() + 1);
+            let rest = (i + 1).min(body.len());
+            let (id, datum) = match op {
+                0 => (id, [&body[..i], &varint[..], &body[i..]].concat()),
+                1 => (id, [&body[..i], &varint[..], &body[rest..]].concat()),
+                2 => (id, [&body[..i], &garbage[..]].concat()),
+                _ => (other_id, body.to_vec()),
+            };
+            let bytes = wire::frame(id, &datum);
+            for r in [
+                s.decoder.decode::<Transaction>(&bytes).await.map(|_| ()),
+                s.decoder.decode::<UserEvent>(&bytes).await.map(|_| ()),
+                s.decoder.decode::<EnrichedOrder>(&bytes).await.map(|_| ()),
+            ] {
+                if let Err(e) = r {
+                    prop_assert!(!e.is_retriable(), "{e}");
+                }
             }
             Ok(())
         })?;

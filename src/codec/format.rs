@@ -11,6 +11,7 @@ use super::avro::{AvroDecoder, AvroEncoder};
 use super::error::{DecodeError, EncodeError, RegistryError};
 use super::json::{DecodeLimits, JsonCodec};
 use super::registry_client::RegistryClient;
+use super::retry::Backoff;
 use super::schemas::AvroRecord;
 use crate::model::{Record, Transaction, UserEvent};
 
@@ -66,6 +67,31 @@ impl InputDecoder {
         }
     }
 
+    /// Like [`InputDecoder::decode`], but waits out a schema registry outage: a retriable
+    /// error is logged (naming `source`, e.g. `topic/partition@offset`) and the decode
+    /// retried with backoff until it succeeds, fails for good (poison data), or `stop()`
+    /// turns true (then the last retriable error is returned).
+    pub async fn decode_waiting<T: AvroRecord>(
+        &self,
+        payload: &[u8],
+        source: &str,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<T, DecodeError> {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.decode::<T>(payload).await {
+                Err(e) if e.is_retriable() && !stop() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(source, error = %e, attempt = backoff.attempts(),
+                        waited_ms = backoff.waited().as_millis() as u64,
+                        "schema registry unavailable: waiting to decode");
+                    tokio::time::sleep(delay).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Decodes the payload of a transactions or events topic into a [`Record`]. A missing
     /// payload (tombstone) is an empty record.
     pub async fn decode_record(
@@ -106,6 +132,15 @@ impl OutputEncoder {
         Ok(OutputEncoder {
             encoder: Encoder::Avro(AvroEncoder::new(client, auto_register)),
         })
+    }
+
+    /// Resolves `T`'s schema id for `topic` now (registering it if configured), so that
+    /// encoding for that topic later needs no registry call; a no-op for JSON.
+    pub async fn prepare<T: AvroRecord>(&self, topic: &str) -> Result<(), RegistryError> {
+        match &self.encoder {
+            Encoder::Json(_) => Ok(()),
+            Encoder::Avro(avro) => avro.schema_id::<T>(topic).await.map(|_| ()),
+        }
     }
 
     pub async fn encode<T: AvroRecord>(

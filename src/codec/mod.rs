@@ -16,6 +16,7 @@ pub mod format;
 pub mod json;
 pub mod plan;
 pub mod registry_client;
+pub mod retry;
 pub mod schemas;
 pub mod subjects;
 pub mod wire;

@@ -88,7 +88,7 @@ pub fn group(reason: Option<&str>) -> String {
 /// Runs the redrive to the end the DLQ has now.
 pub async fn run(config: &Config, secrets: &Secrets, plan: &Plan) -> Result<Summary> {
     let base = client::base_config(&config.kafka, secrets);
-    let (decoder, _) = app::codecs(config)?;
+    let decoder = app::output_decoder(config)?;
     let decoder = Arc::new(decoder);
     let txn_id = format!(
         "{}-{}",
@@ -215,6 +215,14 @@ fn redrive(
             continue;
         }
         if ![TRANSACTIONS, EVENTS].contains(&record.source.topic.as_str()) {
+            summary.not_redrivable += 1;
+            continue;
+        }
+        if super::bound::is_truncated(&record) {
+            warn!(
+                partition = p,
+                offset, "DLQ record holds a truncated original: passed over"
+            );
             summary.not_redrivable += 1;
             continue;
         }

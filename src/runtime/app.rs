@@ -18,7 +18,7 @@ use super::catalog::Catalog;
 use super::stage1::{Stage1, Stage1Progress, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
 use super::topology::Topology;
-use super::{client, processor, producer};
+use super::{client, processor, producer, startup};
 use crate::codec::subjects::{
     CUSTOMERS_RFM, DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS,
 };
@@ -70,12 +70,28 @@ pub fn codecs(config: &Config) -> Result<(InputDecoder, OutputEncoder)> {
         max_record_bytes: config.processing.max_record_bytes,
         ..DecodeLimits::default()
     };
+    let encoder = match config.processing.format {
+        WireFormat::Json => OutputEncoder::json(),
+        WireFormat::Avro => OutputEncoder::avro(&config.registry.url, true)?,
+    };
+    Ok((decoder(config, limits)?, encoder))
+}
+
+/// The decoder of shopstream's own output topics (the sink, the DLQ redrive): without the
+/// input size limit, since a DLQ record carries a whole input record (Kafka's message
+/// size bounds them), but with the nesting limit.
+pub fn output_decoder(config: &Config) -> Result<InputDecoder> {
+    let limits = DecodeLimits {
+        max_record_bytes: usize::MAX,
+        ..DecodeLimits::default()
+    };
+    decoder(config, limits)
+}
+
+fn decoder(config: &Config, limits: DecodeLimits) -> Result<InputDecoder> {
     Ok(match config.processing.format {
-        WireFormat::Json => (InputDecoder::json(limits), OutputEncoder::json()),
-        WireFormat::Avro => (
-            InputDecoder::avro(&config.registry.url, limits)?,
-            OutputEncoder::avro(&config.registry.url, true)?,
-        ),
+        WireFormat::Json => InputDecoder::json(limits),
+        WireFormat::Avro => InputDecoder::avro(&config.registry.url, limits)?,
     })
 }
 
@@ -95,11 +111,15 @@ pub async fn start_lineage(
     let base = client::base_config(&config.kafka, secrets);
     let (decoder, encoder) = codecs(config)?;
     let decoder = Arc::new(decoder);
+    let sink_decoder = Arc::new(output_decoder(config)?);
     let encoder = Arc::new(encoder);
     let b = base.clone();
     let (changelog, partials_topic) = (topology.topic(CHANGELOG), topology.topic(PARTIALS));
     let (c, pt) = (changelog.clone(), partials_topic.clone());
+    let startup_timeout = Duration::from_millis(config.processing.startup_timeout_ms);
+    let bootstrap = config.kafka.bootstrap_servers.clone();
     let (tasks, partials) = tokio::task::spawn_blocking(move || -> Result<_> {
+        startup::wait_for_broker(&b, &bootstrap, startup_timeout)?;
         let tasks = partitions(&b, TRANSACTIONS)?;
         ensure!(
             partitions(&b, EVENTS)? == tasks,
@@ -112,6 +132,7 @@ pub async fn start_lineage(
         Ok((tasks, partitions(&b, &pt)?))
     })
     .await??;
+    startup::prepare_outputs(&encoder, &topology, &config.registry.url, startup_timeout).await?;
     let stop_processor = Arc::new(AtomicBool::new(false));
     let handle = tokio::runtime::Handle::current();
     let eos = config.processing.guarantee == Guarantee::ExactlyOnce;
@@ -240,7 +261,7 @@ pub async fn start_lineage(
             .processing
             .static_membership
             .then(|| topology.transactional_id(prefix, instance, "-sink"));
-        tokio::spawn(sink::run(base.clone(), decoder.clone(), settings, rx))
+        tokio::spawn(sink::run(base.clone(), sink_decoder.clone(), settings, rx))
     });
     Ok(Pipeline {
         stop_processor,

@@ -116,7 +116,11 @@ impl Catalog {
                         (Some(k), None) => {
                             c.products.remove(String::from_utf8_lossy(k).as_ref());
                         }
-                        (_, Some(v)) => match handle.block_on(decoder.decode::<Product>(v)) {
+                        (_, Some(v)) => match handle.block_on(decoder.decode_waiting::<Product>(
+                            v,
+                            &format!("{topic_name}/{}@{}", m.partition(), m.offset()),
+                            &|| stop.load(Ordering::Relaxed),
+                        )) {
                             Ok(p) => c.upsert(p),
                             Err(e) => warn!(topic = %topic_name, partition = m.partition(),
                                 offset = m.offset(), reason = e.reason(), "skipping undecodable product"),

@@ -42,6 +42,11 @@ pub trait Stage: Send + 'static {
     fn in_flight(&self) -> u64;
     /// Counts a pause of the inputs for backpressure.
     fn paused(&mut self) {}
+    /// Called on every turn of the loop, also while every input is paused: time-driven
+    /// work such as retrying partitions held for a schema registry outage.
+    fn tick<C: ConsumerContext>(&mut self, _consumer: &BaseConsumer<C>) -> Result<()> {
+        Ok(())
+    }
     /// True when a bounded run has processed everything it was given: the loop then
     /// commits and returns as if stopped.
     fn finished<C: ConsumerContext>(&self, _consumer: &BaseConsumer<C>) -> bool {
@@ -139,6 +144,7 @@ pub fn run<S: Stage>(
             if backpressure.pauses > pauses {
                 stage.paused();
             }
+            stage.tick(&consumer)?;
         }
         let wait = next_commit
             .saturating_duration_since(Instant::now())

@@ -19,7 +19,7 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, TopicPartitionList};
 use tokio::runtime::Handle;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::bounds::{self, Bounds, Verdict};
 use super::catalog::Catalog;
@@ -28,6 +28,7 @@ use super::enrich::enrich;
 use super::interval_metrics::{IntervalMetrics, Out};
 use super::partials::PartialMessage;
 use super::producer::DeliveryContext;
+use super::registry_hold::RegistryHolds;
 use crate::codec::{DecodeError, InputDecoder, OutputEncoder, RecordKind};
 use crate::config::Guarantee;
 use crate::engine::{EngineConfig, Input, Outputs, Task, TopicPartition};
@@ -86,6 +87,8 @@ pub struct Stage1 {
     pub(super) progress: Arc<Stage1Progress>,
     /// End offsets of a bounded run (a replay with `--to`); None runs without end.
     pub(super) bounds: Option<Bounds>,
+    /// Partitions paused while the schema registry is unreachable.
+    pub(super) holds: RegistryHolds,
 }
 
 /// Live counters of a running stage 1, readable from other threads
@@ -96,6 +99,8 @@ pub struct Stage1Progress {
     /// again).
     pub committed: AtomicU64,
     pub aborts: AtomicU64,
+    /// Times a partition was paused because the schema registry was unreachable.
+    pub registry_holds: AtomicU64,
 }
 
 pub fn now_ms() -> i64 {
@@ -136,6 +141,7 @@ impl Stage1 {
             consumed_at_commit: 0,
             progress: Arc::default(),
             bounds: None,
+            holds: RegistryHolds::default(),
         }
     }
 
@@ -283,13 +289,28 @@ impl Stage1 {
         if verdict == Verdict::Skip {
             return bounds::pause(consumer, m.topic(), m.partition());
         }
+        if self.holds.is_held(m.topic(), m.partition()) {
+            // Fetched before the hold; read again from the held offset on release.
+            return self.holds.repause(consumer, m.topic(), m.partition());
+        }
         self.ensure_txn()?;
         let kind = if m.topic() == self.settings.transactions {
             RecordKind::Transaction
         } else {
             RecordKind::Event
         };
-        let record = self.decode(kind, m)?;
+        let record = match self
+            .handle
+            .block_on(self.decoder.decode_record(kind, m.payload()))
+        {
+            Ok(r) => Ok(r),
+            Err(e) if e.is_retriable() => {
+                self.holds.hold(consumer, m, kind, &e)?;
+                self.progress.registry_holds.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) => Err(rejection(&e)),
+        };
         let now = now_ms();
         let topic = m.topic().to_string();
         let mut out = std::mem::take(&mut self.out);
@@ -314,35 +335,6 @@ impl Stage1 {
             bounds::pause(consumer, m.topic(), m.partition())?;
         }
         self.emit(m.partition())
-    }
-
-    /// Decodes, retrying while the failure is transient (schema registry outage).
-    fn decode(
-        &self,
-        kind: RecordKind,
-        m: &BorrowedMessage<'_>,
-    ) -> Result<Result<crate::model::Record, Rejection>> {
-        let mut backoff = Duration::from_millis(100);
-        for _ in 0..20 {
-            match self
-                .handle
-                .block_on(self.decoder.decode_record(kind, m.payload()))
-            {
-                Ok(r) => return Ok(Ok(r)),
-                Err(e) if e.is_retriable() => {
-                    warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "transient decode failure; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Ok(Err(rejection(&e))),
-            }
-        }
-        bail!(
-            "{}/{}@{}: decoding kept failing on a transient error",
-            m.topic(),
-            m.partition(),
-            m.offset()
-        )
     }
 
     /// Sends the buffered outputs of task `p` and clears the buffer.
@@ -412,8 +404,9 @@ impl Stage1 {
             let key = rfm.customer_id.as_bytes();
             self.send(&s.customers_rfm, key, Some(&value), None, None)?;
         }
-        for d in out.dlq.drain(..) {
+        for mut d in out.dlq.drain(..) {
             metrics::counter!(super::telemetry::DLQ, "reason" => d.reason.clone()).increment(1);
+            crate::dlq::bound::bound_dlq(&mut d);
             let key = format!(
                 "{}/{}/{}",
                 d.source.topic, d.source.partition, d.source.offset
@@ -421,7 +414,8 @@ impl Stage1 {
             let value = self.handle.block_on(self.encoder.encode(&s.dlq, &d))?;
             self.send(&s.dlq, key.as_bytes(), Some(&value), None, None)?;
         }
-        for l in out.late.drain(..) {
+        for mut l in out.late.drain(..) {
+            crate::dlq::bound::bound_late(&mut l);
             let key = format!(
                 "{}/{}/{}",
                 l.source.topic, l.source.partition, l.source.offset
@@ -517,7 +511,17 @@ impl super::processor::Stage for Stage1 {
     }
 
     fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
-        Stage1::abort_and_rewind(self, consumer)
+        Stage1::abort_and_rewind(self, consumer)?;
+        self.holds.release_after_rewind(consumer)
+    }
+
+    fn tick<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        let (decoder, handle) = (&self.decoder, &self.handle);
+        self.holds.tick(consumer, |kind, payload| {
+            handle
+                .block_on(decoder.decode_record(kind, Some(payload)))
+                .map(|_| ())
+        })
     }
 
     fn drop_partitions(&mut self, partitions: Vec<i32>) {

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use super::offsets::{self, Offsets};
 use super::rows::{Batch, SinkRecord, WriteStats};
+use crate::codec::retry::Backoff;
 use crate::codec::subjects::{
     CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS,
 };
@@ -185,7 +186,22 @@ pub async fn run(
         }
         last_record = Instant::now();
         let started = Instant::now();
-        let stats = write_with_retry(&mut client, &settings, &batch, &next).await?;
+        let stats = match write_with_retry(&mut client, &settings, &batch, &next).await? {
+            Written::Done(stats) => stats,
+            Written::Reconnected => {
+                // The server may have lost commits it had acknowledged (a crash with
+                // synchronous_commit=off, a failover to an asynchronous standby): the
+                // offsets it holds are the truth, so drop the batch and read again from
+                // them (the upserts are idempotent).
+                stored = offsets::load(&client, &settings.group).await?;
+                rewind_to(&consumer, &stored)?;
+                info!(
+                    partitions = stored.len(),
+                    "sink rewound to the offsets stored in PostgreSQL"
+                );
+                continue;
+            }
+        };
         metrics::histogram!(crate::runtime::telemetry::SINK_BATCH)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(crate::runtime::telemetry::SINK_ROWS).increment(stats.total());
@@ -208,13 +224,61 @@ pub async fn run(
 
 /// Decodes one record into its row; a record that cannot be decoded becomes a dq_rejects
 /// row naming the output topic coordinates, so it is visible and never silently dropped.
+/// A schema registry outage is not the record's fault: the sink waits it out with backoff
+/// (the batch in hand is kept, nothing is written meanwhile) instead of dead-lettering.
 async fn decode(
     decoder: &InputDecoder,
     topic: &str,
     msg: &BorrowedMessage<'_>,
 ) -> Option<SinkRecord> {
     let payload = msg.payload()?; // tombstones (compacted topics) carry no row
-    let r: Result<SinkRecord, DecodeError> = if topic == ORDERS_ENRICHED {
+    let mut backoff = Backoff::default();
+    let r = loop {
+        match decode_row(decoder, topic, payload).await? {
+            Err(e) if e.is_retriable() => {
+                let delay = backoff.next_delay();
+                warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(),
+                    error = %e, attempt = backoff.attempts(),
+                    waited_ms = backoff.waited().as_millis() as u64,
+                    "schema registry unavailable: the sink waits to decode");
+                tokio::time::sleep(delay).await;
+            }
+            r => break r,
+        }
+    };
+    match r {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warn!(
+                topic,
+                partition = msg.partition(),
+                offset = msg.offset(),
+                reason = e.reason(),
+                "sink cannot decode record"
+            );
+            Some(SinkRecord::Dlq(Box::new(DlqRecord {
+                original: payload.to_vec(),
+                original_key: msg.key().map(<[u8]>::to_vec),
+                reason: e.reason().to_string(),
+                rule: "sink_decode".into(),
+                detail: e.detail(),
+                source: SourceCoord {
+                    topic: msg.topic().to_string(),
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                },
+            })))
+        }
+    }
+}
+
+/// Decodes `payload` of the canonical output `topic` into its row (None: no table).
+async fn decode_row(
+    decoder: &InputDecoder,
+    topic: &str,
+    payload: &[u8],
+) -> Option<Result<SinkRecord, DecodeError>> {
+    Some(if topic == ORDERS_ENRICHED {
         decoder
             .decode(payload)
             .await
@@ -252,54 +316,40 @@ async fn decode(
     } else {
         warn!(topic, "sink subscribed to a topic it has no table for");
         return None;
-    };
-    match r {
-        Ok(r) => Some(r),
-        Err(e) => {
-            warn!(
-                topic,
-                partition = msg.partition(),
-                offset = msg.offset(),
-                reason = e.reason(),
-                "sink cannot decode record"
-            );
-            Some(SinkRecord::Dlq(Box::new(DlqRecord {
-                original: payload.to_vec(),
-                original_key: msg.key().map(<[u8]>::to_vec),
-                reason: e.reason().to_string(),
-                rule: "sink_decode".into(),
-                detail: e.detail(),
-                source: SourceCoord {
-                    topic: msg.topic().to_string(),
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                },
-            })))
-        }
-    }
+    })
 }
 
+/// How a batch write ended.
+enum Written {
+    Done(WriteStats),
+    /// The connection was lost and a new one made: the batch was not written.
+    Reconnected,
+}
+
+/// Writes the batch, retrying with backoff while PostgreSQL fails; once a lost connection
+/// has been replaced, returns [`Written::Reconnected`] instead of writing.
 async fn write_with_retry(
     client: &mut Client,
     settings: &SinkSettings,
     batch: &Batch,
     next: &Offsets,
-) -> Result<WriteStats> {
-    let mut backoff = Duration::from_millis(100);
-    let mut attempt = 0u32;
+) -> Result<Written> {
+    let mut backoff = Backoff::default();
     loop {
-        attempt += 1;
         match write_once(client, &settings.group, batch, next).await {
-            Ok(s) => return Ok(s),
-            Err(e) if attempt < 30 => {
-                warn!(error = %format!("{e:#}"), attempt, "PostgreSQL write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            Ok(s) => return Ok(Written::Done(s)),
+            Err(e) if backoff.attempts() < 30 => {
+                let delay = backoff.next_delay();
+                warn!(error = %format!("{e:#}"), attempt = backoff.attempts(),
+                    waited_ms = backoff.waited().as_millis() as u64,
+                    "PostgreSQL write failed; retrying the batch");
+                tokio::time::sleep(delay).await;
                 if client.is_closed() {
                     match connect(&settings.pg_conn).await {
                         Ok(c) => {
                             info!("reconnected to PostgreSQL");
                             *client = c;
+                            return Ok(Written::Reconnected);
                         }
                         Err(e) => warn!(error = %format!("{e:#}"), "reconnect failed"),
                     }
@@ -308,6 +358,23 @@ async fn write_with_retry(
             Err(e) => return Err(e.context("PostgreSQL write failed 30 times")),
         }
     }
+}
+
+/// Seeks every assigned partition to its offset in `stored` (the beginning if none).
+fn rewind_to(consumer: &StreamConsumer, stored: &Offsets) -> Result<()> {
+    let assignment = consumer.assignment().context("sink assignment")?;
+    let mut tpl = TopicPartitionList::new();
+    for e in assignment.elements() {
+        let at = stored
+            .get(&(e.topic().to_string(), e.partition()))
+            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        tpl.add_partition_offset(e.topic(), e.partition(), at)?;
+    }
+    if tpl.count() > 0 {
+        tokio::task::block_in_place(|| consumer.seek_partitions(tpl, Duration::from_secs(10)))
+            .context("rewinding the sink to its stored offsets")?;
+    }
+    Ok(())
 }
 
 async fn write_once(

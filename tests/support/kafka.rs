@@ -61,45 +61,21 @@ pub struct Opening {
 /// counted on one attempt and late on another, and the mock broker shows both attempts.
 pub fn open_event_time(bootstrap: &str, partitions: i32, at: i64) -> Opening {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    use shopstream::model::{Device, LineItem, Location, Transaction, TxStatus};
+    use shopstream::model::TxStatus;
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("producer");
     let mut transactions = Vec::new();
     for p in 0..partitions {
-        let t = Transaction {
-            transaction_id: format!("opening-tx-{p}"),
-            customer_id: format!("opening-{p}"),
-            session_id: format!("opening-session-{p}"),
-            timestamp: at,
-            status: TxStatus::Failed,
-            currency: "USD".into(),
-            amount: "1.00".parse().unwrap(),
-            payment_method: "credit_card".into(),
-            items: vec![LineItem {
-                product_id: "opening-product".into(),
-                category: "books".into(),
-                quantity: 1,
-                unit_price: "1.00".parse().unwrap(),
-                discount: "0.00".parse().unwrap(),
-            }],
-            location: Location {
-                country: "US".into(),
-                state: Some("CA".into()),
-                city: Some("San Francisco".into()),
-                lat: 37.77,
-                lon: -122.42,
-            },
-            device: Device {
-                device_type: "desktop".into(),
-                os: "linux".into(),
-                fingerprint: "opening".into(),
-            },
-            ip_address: "10.0.0.1".into(),
-            channel: "web".into(),
-            email: None,
-        };
+        let mut t =
+            super::raw_input::valid_tx(&format!("opening-tx-{p}"), &format!("opening-{p}"), at);
+        t.session_id = format!("opening-session-{p}");
+        t.status = TxStatus::Failed;
+        t.amount = "1.00".parse().unwrap();
+        t.items[0].product_id = "opening-product".into();
+        t.items[0].unit_price = "1.00".parse().unwrap();
+        t.device.fingerprint = "opening".into();
         let value = serde_json::to_string(&t).unwrap();
         producer
             .send(
@@ -164,12 +140,29 @@ pub fn latest_kpi_rows(
     bootstrap: &str,
     topic: &str,
 ) -> std::collections::BTreeMap<String, shopstream::model::KpiRow> {
+    let mut latest = std::collections::BTreeMap::<String, shopstream::model::KpiRow>::new();
+    read_to_end(bootstrap, topic, |payload| {
+        let row: shopstream::model::KpiRow =
+            serde_json::from_slice(payload).expect("a KPI row in JSON");
+        match latest.get(&row.key()) {
+            Some(old) if old.revision >= row.revision => {}
+            _ => {
+                latest.insert(row.key(), row);
+            }
+        }
+    });
+    latest
+}
+
+/// Passes the payload of every record on `topic` (read_committed; on the mock that still
+/// includes aborted records) to `each`, from the beginning to the end of each partition.
+pub fn read_to_end(bootstrap: &str, topic: &str, mut each: impl FnMut(&[u8])) {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::Message;
     use std::time::Duration;
     let c: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "test-kpi-reader")
+        .set("group.id", "test-topic-reader")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
@@ -191,7 +184,6 @@ pub fn latest_kpi_rows(
         }
     }
     c.assign(&tpl).expect("assign");
-    let mut latest = std::collections::BTreeMap::<String, shopstream::model::KpiRow>::new();
     let started = std::time::Instant::now();
     // The end is judged by position, not by the last message: a partition of a
     // transactional topic ends with a commit marker, which is never delivered.
@@ -210,16 +202,9 @@ pub fn latest_kpi_rows(
             continue;
         };
         let m = m.expect("consume");
-        let Some(payload) = m.payload() else { continue };
-        let row: shopstream::model::KpiRow =
-            serde_json::from_slice(payload).expect("a KPI row in JSON");
-        match latest.get(&row.key()) {
-            Some(old) if old.revision >= row.revision => {}
-            _ => {
-                latest.insert(row.key(), row);
-            }
+        if let Some(payload) = m.payload() {
+            each(payload);
         }
     }
     assert!(at_end(&c), "{topic}: not read to its end within 60 s");
-    latest
 }

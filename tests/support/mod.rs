@@ -10,6 +10,7 @@ pub mod oracle;
 pub mod pg_security;
 pub mod pipeline;
 pub mod proc;
+pub mod raw_input;
 pub mod rfm_oracle;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;

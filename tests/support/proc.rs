@@ -103,6 +103,35 @@ impl Running {
             .map_or(true, |c| !matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Sends `signal` (e.g. `libc::SIGTERM`) and waits at most `limit` for the exit: the
+    /// exit code (None: killed after the limit) and how long it took.
+    pub fn signal_and_wait(&mut self, signal: i32, limit: Duration) -> (Option<i32>, Duration) {
+        if let Some(c) = &self.0 {
+            // SAFETY: signalling a child process we own.
+            unsafe {
+                libc::kill(c.id() as i32, signal);
+            }
+        }
+        let started = Instant::now();
+        (self.wait_exit(limit), started.elapsed())
+    }
+
+    /// Waits at most `limit` for it to exit by itself: its exit code, or None when it had
+    /// to be killed after the limit (or ended by a signal).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut c = self.0.take()?;
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(s)) = c.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
     /// Stops it with SIGKILL.
     pub fn kill(mut self) {
         if let Some(mut c) = self.0.take() {

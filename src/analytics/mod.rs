@@ -1,2 +1,9 @@
 //! Business analytics on top of the engine's windows: revenue and product KPIs, funnel and
-//! sessions, RFM and lifetime value, business threshold alerts. Not built yet.
+//! sessions, RFM and lifetime value, business threshold alerts. Built so far: user
+//! sessions with the funnel and sessions KPI families (`journey`, `funnel`, `sessions`,
+//! `session_kpis`).
+
+pub mod funnel;
+pub mod journey;
+pub mod session_kpis;
+pub mod sessions;

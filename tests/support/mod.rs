@@ -9,6 +9,8 @@ pub mod kpi_oracle;
 pub mod oracle;
 pub mod pipeline;
 pub mod proc;
+pub mod session_batch;
+pub mod session_oracle;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;

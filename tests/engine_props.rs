@@ -9,12 +9,16 @@
 //! have their own oracle in engine_sessions.rs.
 
 mod engine_common;
+#[allow(dead_code)]
+#[path = "support/session_batch.rs"]
+mod session_batch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use engine_common::*;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
+use session_batch::windows;
 use shopstream::engine::{Disposition, Outputs, RestorePoint, Task};
 use shopstream::model::{EmitStatus, Record, TxStatus};
 
@@ -60,19 +64,6 @@ struct Oracle {
     sales: BTreeMap<Key, Sales>,
     products: BTreeMap<Key, Products>,
     dispositions: Vec<Disposition>,
-}
-
-/// Windows `[s, s + size)` with `s` a multiple of `slide` containing `ts`.
-fn windows(ts: i64, size: i64, slide: i64) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    let mut s = (ts - size + 1).div_euclid(slide) * slide;
-    while s <= ts {
-        if s + size > ts {
-            out.push((s, s + size));
-        }
-        s += slide;
-    }
-    out
 }
 
 const REVENUE_SPECS: [(i64, i64); 2] = [(10_000, 10_000), (20_000, 5_000)];

@@ -17,21 +17,13 @@ mod session_batch;
 
 use engine_common::*;
 use proptest::prelude::*;
-use shopstream::engine::{testkit, Disposition, EngineConfig, Outputs, Task};
-use shopstream::model::{EventType, Record, UserEvent};
+use shopstream::engine::{testkit, Disposition, EngineConfig, Outputs, Task, EVENT_TYPES};
+use shopstream::model::{Record, UserEvent};
 use shopstream::quality::Rejection;
 
 const GAP: i64 = 4_000;
 const SPECS: [(i64, i64); 2] = [(10_000, 10_000), (20_000, 5_000)];
 const ACTIVITY: i64 = 10_000;
-const TYPES: [EventType; 6] = [
-    EventType::PageView,
-    EventType::Search,
-    EventType::AddToCart,
-    EventType::RemoveFromCart,
-    EventType::CheckoutStart,
-    EventType::Purchase,
-];
 
 fn cfg(lateness: i64) -> EngineConfig {
     let mut c = config();
@@ -51,25 +43,11 @@ struct Pick {
     pick: usize,
 }
 
-fn pick() -> impl Strategy<Value = Pick> {
-    (
-        0u8..100,
-        0i64..2_500,
-        0..=OOO,
-        0u64..3,
-        0usize..6,
-        0i64..12_000,
-        any::<usize>(),
-    )
-        .prop_map(|(kind, dt, jitter, customer, ty, back, pick)| Pick {
-            kind,
-            dt,
-            jitter,
-            customer,
-            ty,
-            back,
-            pick,
-        })
+prop_compose! {
+    fn pick()(kind in 0u8..100, dt in 0i64..2_500, jitter in 0..=OOO, customer in 0u64..3,
+              ty in 0usize..6, back in 0i64..12_000, pick in any::<usize>()) -> Pick {
+        Pick { kind, dt, jitter, customer, ty, back, pick }
+    }
 }
 
 fn record(topic: &'static str, offset: i64, now: i64, r: Result<Record, Rejection>) -> Step {
@@ -110,12 +88,12 @@ fn build_stream(picks: &[Pick]) -> Vec<Step> {
         let n = n as u64;
         match p.kind {
             0..=54 => {
-                let e = testkit::event(n, p.customer, t - p.jitter, TYPES[p.ty]);
+                let e = testkit::event(n, p.customer, t - p.jitter, EVENT_TYPES[p.ty]);
                 sent.push(e.clone());
                 push_event(&mut steps, &mut off, now, e, "");
             }
             55..=64 => {
-                let e = testkit::event(n, p.customer, t - OOO - p.back, TYPES[p.ty]);
+                let e = testkit::event(n, p.customer, t - OOO - p.back, EVENT_TYPES[p.ty]);
                 push_event(&mut steps, &mut off, now, e, "");
             }
             65..=69 if !sent.is_empty() => {
@@ -123,7 +101,7 @@ fn build_stream(picks: &[Pick]) -> Vec<Step> {
                 push_event(&mut steps, &mut off, now, e, "");
             }
             70..=73 => {
-                let e = testkit::event(n, p.customer, t, TYPES[p.ty]);
+                let e = testkit::event(n, p.customer, t, EVENT_TYPES[p.ty]);
                 push_event(&mut steps, &mut off, now, e, "not-the-customer");
             }
             74..=75 => {

@@ -143,8 +143,12 @@ impl SessionKpis {
     /// emits what the windows are due.
     pub fn advance(&mut self, wm: Millis, names: &mut Interner, out: &mut Vec<KpiRow>) {
         let mut closed = std::mem::take(&mut self.closed);
+        // A session closes with its on-time result, or with its final one when the
+        // watermark passes its end and its lateness at once (then `final` is its first
+        // emission: sessions emit no early results, see `emit_early`).
         let mut sink = |em: Emission<'_, String, Journey>| {
-            if em.status == EmitStatus::OnTime {
+            let first_final = em.status == EmitStatus::Final && em.revision == 1;
+            if em.status == EmitStatus::OnTime || first_final {
                 if let Some(summary) = em.agg.summary() {
                     closed.push(Closed {
                         window: em.window,
@@ -171,6 +175,8 @@ impl SessionKpis {
         }
     }
 
+    /// Early results of the funnel and sessions windows. Sessions themselves emit none, so
+    /// a session's first emission is always its closing one.
     pub fn emit_early(&mut self, out: &mut Vec<KpiRow>) {
         for op in &mut self.funnel {
             op.emit_early(&mut RowSink::new(out, kpi::FUNNEL));

@@ -66,17 +66,7 @@ impl Aggregate for SessionsAgg {
         }
     }
 
-    fn take_new_members(&mut self, out: &mut Vec<MemberId>) {
-        self.users.take_new_members(out);
-    }
-
-    fn all_members(&self, out: &mut Vec<MemberId>) {
-        self.users.all_members(out);
-    }
-
-    fn restore_members(&mut self, members: &[MemberId]) {
-        self.users.restore_members(members);
-    }
+    crate::engine::customer_members!(users);
 
     fn from_values(v: &BTreeMap<String, Decimal>) -> Option<Self> {
         let n = |k: &str| v.get(k).and_then(|d| u64::try_from(*d).ok());

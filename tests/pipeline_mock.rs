@@ -47,7 +47,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
         .await
         .unwrap();
     let (valid, invalid) = expected(dir.path());
-    // Event time ends 20 minutes after the input, so every user session closes (gap 5 min).
+    // Event time ends 20 minutes after the input, so every user session closes (gap 1 min).
     let mut input = support::oracle::input_stats(dir.path());
     input.close_event_time(&k.bootstrap(), 3);
     let closed = input.max_event_time + 20 * 60_000 - 60_000;
@@ -62,7 +62,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     // A short stream gives customers little history: a low threshold, so that some orders
     // alert and the alert table is checked against the scores.
     config.engine.fraud.threshold = 0.1;
-    config.engine.windows.session_gap_ms = 5 * 60_000;
+    config.engine.windows.session_gap_ms = 60_000;
     if let Some(limit) = max_sink_lag {
         config.processing.max_sink_lag = limit;
     }

@@ -88,6 +88,7 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
     assert!(
         snapshot.keys().any(|k| k.starts_with(b"wseg/"))
             && snapshot.keys().any(|k| k.starts_with(b"dedup/"))
+            && snapshot.keys().any(|k| k.starts_with(b"rfm/"))
     );
     for family in ["revenue", "products", "geo", "payments", "hourly"] {
         let prefix = format!("win/{family}:");
@@ -129,5 +130,13 @@ fn rebuilt_task_produces_identical_outputs_for_the_rest_of_the_stream() {
     assert_eq!(a.late, b.late);
     assert_eq!(a.transactions, b.transactions);
     assert_eq!(a.events, b.events);
+    assert!(
+        a.rfm.iter().any(|u| u.profile.as_of > u.profile.last) && a.rfm.len() > 10,
+        "RFM purchases and recency timers are exercised after the restore"
+    );
+    assert_eq!(
+        a.rfm, b.rfm,
+        "restored RFM profiles and timers emit the same"
+    );
     assert_eq!(original.watermark(), rebuilt.watermark());
 }

@@ -2,7 +2,9 @@
 //! guarantees: generated input with duplicates, out-of-order and invalid records goes
 //! through stage 1 and the sink, and PostgreSQL must hold every valid unique transaction
 //! exactly once in fact_orders and every invalid record exactly once in dq_rejects, and
-//! fraud_alerts must hold exactly the orders whose fraud_score reaches the threshold, and
+//! fraud_alerts must hold exactly the orders whose fraud_score reaches the threshold.
+//! dim_customers' RFM columns must equal their recomputation from the orders, and orders
+//! with a product missing from the catalog must be kept, enriched as unknown and counted.
 //! kpi_funnel and kpi_sessions must equal their batch recomputation from the events.
 //! The exactly-once run has a small sink-lag limit, so stage 1 pauses its inputs for
 //! backpressure while the sink catches up.
@@ -41,6 +43,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
             ("invalid-rate", "0.03"),
             ("duplicate-rate", "0.05"),
             ("fraud-rate", "0.1"),
+            ("unknown-product-rate", "0.05"),
         ],
     );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
@@ -160,6 +163,14 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
         "each alert carries its order's score, reasons and features"
     );
     eprintln!("{guarantee_name:?}: {} fraud alerts", alerts.len());
+
+    let customers = support::rfm_oracle::check_rfm(&db.client, &config.engine).await;
+    assert!(customers > 50, "{customers} customers with RFM profiles");
+    let unknown = support::rfm_oracle::check_unknown_products(&db.client, dir.path()).await;
+    assert!(unknown > 5, "{unknown} orders with an unknown product");
+    eprintln!(
+        "{guarantee_name:?}: RFM of {customers} customers and {unknown} unknown-product orders equal the recomputation"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::model::{
-    DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, Transaction, UserEvent,
+    CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, Transaction,
+    UserEvent,
 };
 
 /// A compiled-in reader schema.
@@ -85,6 +86,7 @@ avro_records! {
     KpiRow => "kpi_row.avsc",
     DlqRecord => "dlq_record.avsc",
     LateRecord => "late_record.avsc",
+    CustomerRfm => "customer_rfm.avsc",
 }
 
 /// The compiled-in schema stored under `file` (e.g. `transaction.avsc`).
@@ -99,7 +101,7 @@ mod tests {
     #[test]
     fn every_schema_parses_and_is_a_shopstream_record() {
         let all = all();
-        assert_eq!(all.len(), 8);
+        assert_eq!(all.len(), 9);
         for s in all {
             assert!(
                 s.full_name.starts_with("com.shopstream."),

@@ -9,6 +9,7 @@ pub const ORDERS_ENRICHED: &str = "shop.orders.enriched";
 pub const FRAUD_ALERTS: &str = "shop.fraud.alerts";
 pub const DLQ: &str = "shop.dlq";
 pub const LATE: &str = "shop.late";
+pub const CUSTOMERS_RFM: &str = "shop.customers.rfm";
 /// Prefix of the KPI topics: `shop.kpi.<family>`.
 pub const KPI_PREFIX: &str = "shop.kpi.";
 
@@ -56,6 +57,7 @@ pub fn topic_schemas() -> Vec<(String, &'static str)> {
         (FRAUD_ALERTS, "fraud_alert.avsc"),
         (DLQ, "dlq_record.avsc"),
         (LATE, "late_record.avsc"),
+        (CUSTOMERS_RFM, "customer_rfm.avsc"),
     ];
     fixed
         .iter()
@@ -77,7 +79,7 @@ mod tests {
         assert_eq!(value_subject(TRANSACTIONS), "shop.transactions-value");
         assert_eq!(kpi_topic("revenue"), "shop.kpi.revenue");
         let all = topic_schemas();
-        assert_eq!(all.len(), 7 + KPI_FAMILIES.len());
+        assert_eq!(all.len(), 8 + KPI_FAMILIES.len());
         for (_, file) in all {
             assert!(crate::codec::schemas::by_file(file).is_some(), "{file}");
         }

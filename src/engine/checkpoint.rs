@@ -86,6 +86,7 @@ impl Task {
         self.sessions.set_changelog(on);
         self.dedup.set_changelog(on);
         self.fraud.set_changelog(on);
+        self.rfm.set_changelog(on);
     }
 
     /// Appends the state changed since the last flush to `out.changelog`.
@@ -111,6 +112,7 @@ impl Task {
         self.sessions.flush(seq, names, &mut push)?;
         self.dedup.flush(&mut push);
         self.fraud.flush(&mut push)?;
+        self.rfm.flush(&mut push)?;
         self.meta_entries(&mut push)?;
         Ok(())
     }
@@ -136,6 +138,7 @@ impl Task {
         self.sessions.snapshot(names, &mut push)?;
         self.dedup.snapshot(&mut push);
         self.fraud.snapshot(&mut push)?;
+        self.rfm.snapshot(&mut push)?;
         self.meta_entries(&mut push)?;
         Ok(entries)
     }
@@ -203,6 +206,8 @@ impl Task {
             self.flush_seq = pos.flush_seq;
         } else if key.starts_with(crate::fraud::FRAUD_PREFIX.as_bytes()) {
             self.fraud.restore(key, value)?;
+        } else if key.starts_with(crate::analytics::rfm_state::RFM_PREFIX.as_bytes()) {
+            self.rfm.restore(key, value)?;
         } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
             self.dedup.restore(key, Some(value))?;
         } else if key.starts_with(state::SESSION_PREFIX.as_bytes()) {

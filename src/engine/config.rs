@@ -8,6 +8,7 @@ use super::currency::KpiConfig;
 use super::dedup::DedupConfig;
 use super::watermark::WatermarkConfig;
 use super::window::WindowSpec;
+use crate::analytics::rfm::RfmConfig;
 use crate::fraud::FraudRules;
 use crate::quality::QualityConfig;
 
@@ -57,6 +58,8 @@ pub struct EngineConfig {
     pub fraud: FraudRules,
     /// Reporting currency, conversion rates and the products' top-N.
     pub kpis: KpiConfig,
+    /// RFM score thresholds (see `analytics::rfm`).
+    pub rfm: RfmConfig,
 }
 
 impl EngineConfig {
@@ -98,6 +101,7 @@ impl EngineConfig {
             }
         }
         self.kpis.validate()?;
+        self.rfm.validate()?;
         self.fraud.validate()
     }
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::state::ChangelogEntry;
+use crate::analytics::rfm_state::RfmUpdate;
 use crate::fraud::Verdict;
 use crate::model::{DlqRecord, KpiRow, LateRecord, Record, SourceCoord, Transaction, UserEvent};
 use crate::quality::Rejection;
@@ -67,6 +68,8 @@ pub struct Outputs {
     /// `transactions[i]`.
     pub fraud: Vec<Verdict>,
     pub events: Vec<Accepted<UserEvent>>,
+    /// Customer RFM profiles emitted (purchases and recency decay), in emission order.
+    pub rfm: Vec<RfmUpdate>,
     pub kpis: Vec<KpiRow>,
     pub dlq: Vec<DlqRecord>,
     pub late: Vec<LateRecord>,
@@ -79,6 +82,7 @@ impl Outputs {
         self.transactions.clear();
         self.fraud.clear();
         self.events.clear();
+        self.rfm.clear();
         self.kpis.clear();
         self.dlq.clear();
         self.late.clear();
@@ -89,6 +93,7 @@ impl Outputs {
         self.transactions.is_empty()
             && self.fraud.is_empty()
             && self.events.is_empty()
+            && self.rfm.is_empty()
             && self.kpis.is_empty()
             && self.dlq.is_empty()
             && self.late.is_empty()

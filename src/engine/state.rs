@@ -127,6 +127,14 @@ impl StateError {
     pub(crate) fn bad_key(key: &[u8]) -> Self {
         StateError::BadKey(String::from_utf8_lossy(key).into_owned())
     }
+
+    /// The UTF-8 name after `prefix` in a changelog key (e.g. the customer of
+    /// `fraud/<customer>`), or a bad-key error.
+    pub(crate) fn name_after<'k>(key: &'k [u8], prefix: &str) -> Result<&'k str, Self> {
+        key.strip_prefix(prefix.as_bytes())
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .ok_or_else(|| Self::bad_key(key))
+    }
 }
 
 pub(crate) const META_CLOCK: &[u8] = b"meta/clock";

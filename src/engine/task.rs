@@ -29,6 +29,7 @@ use super::operator::WindowOperator;
 use super::revenue::{add_transaction, TxSummary};
 use super::state::{Incarnation, StateError, TopicPartition};
 use super::watermark::Watermarks;
+use crate::analytics::rfm_state::RfmState;
 use crate::analytics::session_kpis::SessionKpis;
 use crate::fraud::FraudState;
 use crate::model::time::Millis;
@@ -128,6 +129,8 @@ pub struct Task {
     pub(crate) incarnation: Incarnation,
     /// Per-customer fraud profiles.
     pub(crate) fraud: FraudState,
+    /// Per-customer RFM profiles.
+    pub(crate) rfm: RfmState,
     /// How far behind the watermark an accepted transaction can be (allowed lateness plus
     /// the longest revenue window): fraud profiles older than that are never looked up.
     fraud_reach_ms: i64,
@@ -166,6 +169,7 @@ impl Task {
             flush_seq: 0,
             incarnation: Incarnation::default(),
             fraud: FraudState::new(cfg.fraud.clone()),
+            rfm: RfmState::new(cfg.rfm.clone()),
             fraud_reach_ms: lateness
                 .saturating_add(w.revenue.iter().map(|s| s.size_ms()).max().unwrap_or(0)),
             counters: Counters::default(),
@@ -205,6 +209,11 @@ impl Task {
     /// Customers with a fraud profile.
     pub fn fraud_profiles(&self) -> usize {
         self.fraud.len()
+    }
+
+    /// The per-customer RFM profiles.
+    pub fn rfm(&self) -> &RfmState {
+        &self.rfm
     }
 
     /// Live window results across operators.
@@ -394,6 +403,7 @@ impl Task {
         self.sessions
             .advance(wm, &mut self.customers, &mut out.kpis);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+        self.rfm.advance(wm, &mut out.rfm);
         self.collect_customers();
     }
 
@@ -530,6 +540,10 @@ impl Task {
             add_transaction(op, &summary, wm, &mut sink);
         }
         self.commerce.add(&summary, wm, &mut out.kpis);
+        if t.status == TxStatus::Completed {
+            self.rfm
+                .on_purchase(&t.customer_id, ts, summary.amount, wm, &mut out.rfm);
+        }
         drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.count_quality(src.ix, Some(ts), Outcome::Counted, wm, now, out);

@@ -154,10 +154,7 @@ impl FraudState {
 
     /// Restores one `fraud/<customer>` entry.
     pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
-        let customer = key
-            .strip_prefix(FRAUD_PREFIX.as_bytes())
-            .and_then(|c| std::str::from_utf8(c).ok())
-            .ok_or_else(|| StateError::BadKey(String::from_utf8_lossy(key).into_owned()))?;
+        let customer = StateError::name_after(key, FRAUD_PREFIX)?;
         let profile: Profile =
             serde_json::from_slice(value).map_err(|e| StateError::bad_value(key, e))?;
         self.profiles.insert(customer.into(), profile);

@@ -76,6 +76,10 @@ pub struct GenerateArgs {
     /// Share of input records made invalid
     #[arg(long, default_value_t = 0.01)]
     pub invalid_rate: f64,
+    /// Share of clean transactions with one line of a product missing from the catalog
+    /// (labelled `unknown_product` in the truth file)
+    #[arg(long, default_value_t = 0.0)]
+    pub unknown_product_rate: f64,
     /// Share of transactions that belong to fraud patterns
     #[arg(long, default_value_t = 0.02)]
     pub fraud_rate: f64,
@@ -138,6 +142,7 @@ impl GenerateArgs {
             ("out-of-order-rate", self.out_of_order_rate),
             ("late-rate", self.late_rate),
             ("invalid-rate", self.invalid_rate),
+            ("unknown-product-rate", self.unknown_product_rate),
         ];
         for (flag, r) in rates {
             check((0.0..=1.0).contains(&r), flag, "must be between 0 and 1")?;
@@ -188,6 +193,7 @@ impl GenerateArgs {
                 out_of_order_rate: self.out_of_order_rate,
                 late_rate: self.late_rate,
                 invalid_rate: self.invalid_rate,
+                unknown_product_rate: self.unknown_product_rate,
                 max_out_of_order_ms: self.max_out_of_order,
                 lateness_ms: self.lateness,
                 duplicate_max_delay_ms: self.duplicate_max_delay,

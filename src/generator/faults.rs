@@ -3,7 +3,10 @@
 //! and four times the configured lateness behind the largest event time so far) or made
 //! out of order (moved back by 1 ms up to the out-of-order bound); the three are mutually
 //! exclusive. A clean transaction is, with the duplicate rate, re-sent unchanged once event
-//! time has moved on by a random delay up to the configured maximum. Faults draw from
+//! time has moved on by a random delay up to the configured maximum. A clean transaction
+//! may also, with the unknown-product rate, have one line's product replaced by an id the
+//! catalog never publishes (`unknown-sku-NNN`): still a valid order, which the pipeline
+//! must enrich as unknown and count, not drop. Faults draw from
 //! their own random stream, so changing a fault rate leaves the shop's sessions unchanged.
 
 use rand::seq::SliceRandom;
@@ -24,6 +27,8 @@ pub struct FaultConfig {
     pub late_rate: f64,
     /// Share of input records made invalid.
     pub invalid_rate: f64,
+    /// Share of clean transactions with one line of a product missing from the catalog.
+    pub unknown_product_rate: f64,
     pub max_out_of_order_ms: i64,
     pub lateness_ms: i64,
     pub duplicate_max_delay_ms: i64,
@@ -36,6 +41,7 @@ impl Default for FaultConfig {
             out_of_order_rate: 0.02,
             late_rate: 0.01,
             invalid_rate: 0.01,
+            unknown_product_rate: 0.0,
             max_out_of_order_ms: 5_000,
             lateness_ms: 10 * 60_000,
             duplicate_max_delay_ms: 30_000,
@@ -51,6 +57,7 @@ impl FaultConfig {
             out_of_order_rate: 0.0,
             late_rate: 0.0,
             invalid_rate: 0.0,
+            unknown_product_rate: 0.0,
             ..Self::default()
         }
     }
@@ -112,6 +119,21 @@ impl Faults {
         }
         let max = self.cfg.duplicate_max_delay_ms.max(100);
         Some(self.rng.gen_range(100..=max))
+    }
+
+    /// For a clean transaction of `lines` lines: which line, if any, gets an unknown
+    /// product, and its id. Draws nothing while the rate is zero, so streams generated
+    /// without unknown products are unchanged.
+    pub fn unknown_product(&mut self, lines: usize) -> Option<(usize, String)> {
+        let rate = self.cfg.unknown_product_rate;
+        if rate <= 0.0 || lines == 0 || !self.rng.gen_bool(rate.min(1.0)) {
+            return None;
+        }
+        let line = self.rng.gen_range(0..lines);
+        Some((
+            line,
+            format!("unknown-sku-{:03}", self.rng.gen_range(0..100)),
+        ))
     }
 
     pub fn corrupt(&mut self, payload: Payload, kind: InvalidKind) -> Corrupted {

@@ -155,11 +155,13 @@ pub enum Label {
     Late,
     Invalid(InvalidKind),
     Fraud(FraudPattern),
+    /// A valid transaction with a line whose product the catalog does not have.
+    UnknownProduct,
 }
 
 impl Label {
     /// The label as written to the truth file: `duplicate`, `out_of_order`, `late`,
-    /// `invalid:<kind>`, `fraud:<pattern>`.
+    /// `invalid:<kind>`, `fraud:<pattern>`, `unknown_product`.
     pub fn name(self) -> String {
         match self {
             Label::Duplicate => "duplicate".into(),
@@ -167,6 +169,7 @@ impl Label {
             Label::Late => "late".into(),
             Label::Invalid(k) => format!("invalid:{}", k.as_str()),
             Label::Fraud(p) => format!("fraud:{}", p.as_str()),
+            Label::UnknownProduct => "unknown_product".into(),
         }
     }
 }

@@ -181,6 +181,12 @@ impl Generator {
                 _ => {}
             }
             set_time(&mut payload, at);
+            if let (true, Payload::Transaction(tx)) = (meta.labels.is_empty(), &mut payload) {
+                if let Some((line, id)) = self.faults.unknown_product(tx.items.len()) {
+                    tx.items[line].product_id = id;
+                    meta.labels.push(Label::UnknownProduct);
+                }
+            }
         }
         let clean_tx =
             meta.labels.is_empty() && !draft.exempt && draft.topic == TopicKind::Transactions;

@@ -8,6 +8,7 @@
 
 mod input;
 mod output;
+mod rfm;
 pub mod time;
 
 pub use input::{
@@ -18,3 +19,4 @@ pub use output::bytes_repr::with_raw_bytes;
 pub use output::{
     DlqRecord, EmitStatus, EnrichedItem, EnrichedOrder, FraudAlert, KpiRow, LateRecord,
 };
+pub use rfm::CustomerRfm;

@@ -20,7 +20,7 @@ use super::stage2::{Stage2, Stage2Totals};
 use super::topology::Topology;
 use super::{client, processor, producer};
 use crate::codec::subjects::{
-    DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS,
+    CUSTOMERS_RFM, DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS,
 };
 use crate::codec::{DecodeLimits, InputDecoder, OutputEncoder};
 use crate::config::{Config, Guarantee, Secrets, WireFormat};
@@ -142,6 +142,7 @@ pub async fn start_lineage(
         events: EVENTS.into(),
         orders: topology.topic(ORDERS_ENRICHED),
         fraud_alerts: topology.topic(FRAUD_ALERTS),
+        customers_rfm: topology.topic(CUSTOMERS_RFM),
         dlq: topology.topic(DLQ),
         late: topology.topic(LATE),
         partials: partials_topic.clone(),

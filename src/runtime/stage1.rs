@@ -40,6 +40,8 @@ pub struct Stage1Settings {
     pub events: String,
     pub orders: String,
     pub fraud_alerts: String,
+    /// Customer RFM profiles (compacted, key customer_id).
+    pub customers_rfm: String,
     pub dlq: String,
     pub late: String,
     pub partials: String,
@@ -401,6 +403,14 @@ impl Stage1 {
                 None,
                 None,
             )?;
+        }
+        for u in out.rfm.drain(..) {
+            let rfm = u.to_record(&s.engine.kpis.reporting_currency);
+            let value = self
+                .handle
+                .block_on(self.encoder.encode(&s.customers_rfm, &rfm))?;
+            let key = rfm.customer_id.as_bytes();
+            self.send(&s.customers_rfm, key, Some(&value), None, None)?;
         }
         for d in out.dlq.drain(..) {
             metrics::counter!(super::telemetry::DLQ, "reason" => d.reason.clone()).increment(1);

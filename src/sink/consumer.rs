@@ -20,7 +20,9 @@ use tracing::{info, warn};
 
 use super::offsets::{self, Offsets};
 use super::rows::{Batch, SinkRecord, WriteStats};
-use crate::codec::subjects::{DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS};
+use crate::codec::subjects::{
+    CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS,
+};
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
 use crate::runtime::backpressure::SinkLag;
@@ -51,7 +53,7 @@ impl SinkSettings {
 
     /// The sink of `topology`'s outputs (and the shared products topic), in its own group.
     pub fn lineage(pg_conn: String, topology: Topology) -> SinkSettings {
-        let mut topics: Vec<String> = [ORDERS_ENRICHED, FRAUD_ALERTS, DLQ, LATE]
+        let mut topics: Vec<String> = [ORDERS_ENRICHED, FRAUD_ALERTS, CUSTOMERS_RFM, DLQ, LATE]
             .iter()
             .map(|s| topology.topic(s))
             .collect();
@@ -235,6 +237,11 @@ async fn decode(
             .decode(payload)
             .await
             .map(|v| SinkRecord::Kpi(Box::new(v)))
+    } else if topic == CUSTOMERS_RFM {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::Rfm(Box::new(v)))
     } else if topic == DLQ {
         decoder
             .decode(payload)

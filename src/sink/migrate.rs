@@ -6,7 +6,10 @@ use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
 /// (version, SQL) in order; append new files here, never edit an applied one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../schemas/postgres/001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../schemas/postgres/001_init.sql")),
+    (2, include_str!("../../schemas/postgres/002_rfm.sql")),
+];
 
 /// Arbitrary constant identifying shopstream's migration lock.
 const LOCK_KEY: i64 = 0x5350_5354_524d; // "SPSTRM"

@@ -7,5 +7,6 @@ pub mod embedded_pg;
 pub mod export;
 pub mod migrate;
 pub mod offsets;
+pub mod rfm;
 pub mod rows;
 pub mod schema;

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use tokio_postgres::Transaction;
 
 use crate::model::{
-    DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, SourceCoord,
+    CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, SourceCoord,
 };
 
 /// Separator for string lists passed as one text value (split again in SQL).
@@ -26,6 +26,7 @@ pub enum SinkRecord {
     Dlq(Box<DlqRecord>),
     Late(Box<LateRecord>),
     Product(Box<Product>),
+    Rfm(Box<CustomerRfm>),
 }
 
 /// Rows to write in one PostgreSQL transaction.
@@ -37,6 +38,7 @@ pub struct Batch {
     dlq: BTreeMap<SourceCoord, DlqRecord>,
     late: BTreeMap<SourceCoord, LateRecord>,
     products: BTreeMap<String, Product>,
+    rfm: BTreeMap<String, CustomerRfm>,
     records: usize,
 }
 
@@ -50,11 +52,19 @@ pub struct WriteStats {
     pub dlq: u64,
     pub late: u64,
     pub products: u64,
+    pub rfm: u64,
 }
 
 impl WriteStats {
     pub fn total(&self) -> u64 {
-        self.orders + self.items + self.alerts + self.kpis + self.dlq + self.late + self.products
+        self.orders
+            + self.items
+            + self.alerts
+            + self.kpis
+            + self.dlq
+            + self.late
+            + self.products
+            + self.rfm
     }
 }
 
@@ -94,6 +104,7 @@ impl Batch {
                     self.products.insert(p.product_id.clone(), *p);
                 }
             },
+            SinkRecord::Rfm(r) => super::rfm::keep_latest(&mut self.rfm, *r),
         }
     }
 
@@ -126,6 +137,12 @@ impl Batch {
         }
         if !self.products.is_empty() {
             s.products = self.write_products(tx).await.context("dim_products")?;
+        }
+        if !self.rfm.is_empty() {
+            // After the order facts: the customers' rows exist by then.
+            s.rfm = super::rfm::write(tx, &self.rfm)
+                .await
+                .context("dim_customers rfm")?;
         }
         Ok(s)
     }

@@ -41,6 +41,10 @@ pub fn config() -> EngineConfig {
     cfg.windows.allowed_lateness_ms = LATENESS;
     cfg.windows.early_interval_ms = Some(2_000);
     cfg.dedup.ttl_ms = TTL;
+    // RFM recency decays within the stream's seconds, so event-time timers fire.
+    cfg.rfm.recency_ms = [2_000, 4_000, 8_000, 16_000];
+    cfg.rfm.frequency_orders = [2, 3, 5, 8];
+    cfg.rfm.monetary = [20, 60, 150, 400].map(Decimal::from);
     cfg
 }
 

@@ -9,6 +9,7 @@ pub mod kpi_oracle;
 pub mod oracle;
 pub mod pipeline;
 pub mod proc;
+pub mod rfm_oracle;
 pub mod session_batch;
 pub mod session_oracle;
 

@@ -108,7 +108,12 @@ async fn every_sql_panel_returns_rows_after_a_pipeline_run() {
         .await
         .unwrap();
     let expect = expected_all(dir.path());
+    // Event time ends 20 minutes after the input so that user sessions (gap 5 min) close
+    // and the funnel and sessions panels have rows.
+    let mut input = support::oracle::input_stats(dir.path());
+    input.close_event_time(&k.bootstrap(), 2);
     let mut config = mock_config(&k.bootstrap());
+    config.engine.windows.session_gap_ms = 5 * 60_000;
     // A short stream gives customers little history: a low threshold so that some alert.
     config.engine.fraud.threshold = 0.1;
     let pipeline = start(&config, &conn).await;
@@ -120,6 +125,13 @@ async fn every_sql_panel_returns_rows_after_a_pipeline_run() {
         Duration::from_secs(120),
     )
     .await;
+    for table in ["kpi_funnel", "kpi_sessions"] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while db.count(&sql).await == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
     pipeline.drain().await.unwrap();
     let mut checked = 0;
     let mut empty = Vec::new();

@@ -23,6 +23,8 @@ fn cfg() -> GeneratorConfig {
         max_out_of_order_ms: 4_000,
         lateness_ms: 120_000,
         duplicate_max_delay_ms: 20_000,
+        // Unknown products are checked end to end in pipeline_mock.
+        unknown_product_rate: 0.0,
     };
     // Many fraud episodes, over half an hour of event time so most run their course.
     c.shop.fraud_rate = 0.2;

@@ -5,6 +5,7 @@
 //! fraud_alerts must hold exactly the orders whose fraud_score reaches the threshold.
 //! dim_customers' RFM columns must equal their recomputation from the orders, and orders
 //! with a product missing from the catalog must be kept, enriched as unknown and counted.
+//! kpi_funnel and kpi_sessions must equal their batch recomputation from the events.
 //! The exactly-once run has a small sink-lag limit, so stage 1 pauses its inputs for
 //! backpressure while the sink catches up.
 //! (The mock does not hide aborted records; this checks data flow and idempotence, not
@@ -49,6 +50,12 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
         .await
         .unwrap();
     let (valid, invalid) = expected(dir.path());
+    // Event time ends 20 minutes after the input, so every user session closes. The gap is
+    // 10 s: the input spans about a minute of event time, and a short gap cuts it into
+    // many sessions (776 with this seed).
+    let mut input = support::oracle::input_stats(dir.path());
+    input.close_event_time(&k.bootstrap(), 3);
+    let closed = input.max_event_time + 20 * 60_000 - 60_000;
     assert!(
         valid.len() > 100 && invalid > 20,
         "{} valid, {invalid} invalid",
@@ -60,6 +67,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     // A short stream gives customers little history: a low threshold, so that some orders
     // alert and the alert table is checked against the scores.
     config.engine.fraud.threshold = 0.1;
+    config.engine.windows.session_gap_ms = 10_000;
     if let Some(limit) = max_sink_lag {
         config.processing.max_sink_lag = limit;
     }
@@ -67,10 +75,25 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     let db = Db::connect(&pg).await;
     db.wait_for(valid.len(), invalid, None, Duration::from_secs(120))
         .await;
+    // Funnel and sessions: every row equals the recomputation from the accepted events,
+    // and every window up to the closing events' event time has its rows.
+    let sessions = support::session_oracle::check_all_sessions(
+        &db.client,
+        &input,
+        &config.engine,
+        closed,
+        Duration::from_secs(90),
+    )
+    .await;
+    eprintln!("{guarantee_name:?}: session rows equal to the recomputation: {sessions:?}");
+    assert!(
+        sessions.values().all(|n| *n > 0),
+        "funnel and sessions rows"
+    );
     let (stage1, _) = pipeline.drain().await.unwrap();
     assert_eq!(
-        stage1.consumed, 6000,
-        "every input record consumed once in this run"
+        stage1.consumed as usize, input.records,
+        "every input record (6000 and the closing events) consumed once in this run"
     );
     eprintln!(
         "{guarantee_name:?}: inputs paused {} times for backpressure",

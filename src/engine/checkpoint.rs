@@ -83,6 +83,7 @@ impl Task {
         self.activity.set_changelog(on);
         self.quality.set_changelog(on);
         self.commerce.set_changelog(on);
+        self.sessions.set_changelog(on);
         self.dedup.set_changelog(on);
         self.fraud.set_changelog(on);
         self.rfm.set_changelog(on);
@@ -108,6 +109,7 @@ impl Task {
         self.activity.flush(seq, names, &mut push)?;
         self.quality.flush(seq, names, &mut push)?;
         self.commerce.flush(seq, names, &mut push)?;
+        self.sessions.flush(seq, names, &mut push)?;
         self.dedup.flush(&mut push);
         self.fraud.flush(&mut push)?;
         self.rfm.flush(&mut push)?;
@@ -133,6 +135,7 @@ impl Task {
         self.activity.snapshot(names, &mut push)?;
         self.quality.snapshot(names, &mut push)?;
         self.commerce.snapshot(names, &mut push)?;
+        self.sessions.snapshot(names, &mut push)?;
         self.dedup.snapshot(&mut push);
         self.fraud.snapshot(&mut push)?;
         self.rfm.snapshot(&mut push)?;
@@ -207,6 +210,10 @@ impl Task {
             self.rfm.restore(key, value)?;
         } else if key.starts_with(state::DEDUP_PREFIX.as_bytes()) {
             self.dedup.restore(key, Some(value))?;
+        } else if key.starts_with(state::SESSION_PREFIX.as_bytes()) {
+            if !self.sessions.restore(key, value, &mut self.customers)? {
+                tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring state of an unknown session operator");
+            }
         } else if key.starts_with(state::WINDOW_PREFIX.as_bytes())
             || key.starts_with(state::SEGMENT_PREFIX.as_bytes())
         {
@@ -217,7 +224,9 @@ impl Task {
                 self.activity.restore(key, value, names)?;
             } else if self.quality.owns(key) {
                 self.quality.restore(key, value, names)?;
-            } else if self.commerce.restore(key, value, names)? {
+            } else if self.commerce.restore(key, value, names)?
+                || self.sessions.restore(key, value, names)?
+            {
             } else {
                 // A window of an operator that the current configuration no longer has.
                 tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring state of an unconfigured window");

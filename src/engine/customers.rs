@@ -17,6 +17,26 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// Implements the member methods of `Aggregate` (`take_new_members`, `all_members`,
+/// `restore_members`) for an aggregate whose members are the [`CustomerSet`] in `$field`.
+/// Invoked inside the `impl Aggregate` block.
+macro_rules! customer_members {
+    ($field:ident) => {
+        fn take_new_members(&mut self, out: &mut Vec<$crate::engine::MemberId>) {
+            self.$field.take_new_members(out);
+        }
+
+        fn all_members(&self, out: &mut Vec<$crate::engine::MemberId>) {
+            self.$field.all_members(out);
+        }
+
+        fn restore_members(&mut self, members: &[$crate::engine::MemberId]) {
+            self.$field.restore_members(members);
+        }
+    };
+}
+pub(crate) use customer_members;
+
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 

@@ -39,6 +39,7 @@ pub use aggregate::{Aggregate, Dimension, Emission, EmitSink, ResultSlot};
 pub use commerce::ProductCosts;
 pub use config::{EngineConfig, WindowConfig};
 pub use currency::{Converter, KpiConfig, Rate};
+pub(crate) use customers::customer_members;
 pub use customers::CustomerSet;
 pub use dedup::{DedupConfig, Deduplicator};
 pub use families::{ActivityAgg, All, RevenueAgg, RevenueDim, RevenueDimRef, EVENT_TYPES};

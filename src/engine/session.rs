@@ -7,10 +7,15 @@
 //!
 //! Sessions whose on-time result is out are sealed: their bounds are frozen, because the
 //! bounds are part of the result's key in the sinks and moving them would orphan the rows
-//! already written. A late record inside a sealed session updates it (`late_update`); a
-//! late record that would extend or bridge a sealed session, or whose own session expired,
-//! is rejected with a [`SessionLate`] reason so the caller can route it to the late output.
-//! Early rows of open sessions that later merge are superseded by the merged session's rows.
+//! already written. A late record whose candidate window lies inside a sealed session (it
+//! is not after the session's last record) updates it (`late_update`); a late record that
+//! would extend or bridge a sealed session is rejected as [`SessionLate::Sealed`], and a
+//! record more than the allowed lateness behind the watermark as [`SessionLate::Expired`]
+//! (its session may already be purged, and a record merging with a forgotten session
+//! would split what one session holds), so the caller can route both to the late output.
+//! With these two rules the sessions of the accepted records are exactly the gap sessions
+//! a batch pass over those records finds. Early rows of open sessions that later merge are
+//! superseded by the merged session's rows.
 
 use std::collections::BTreeSet;
 
@@ -26,7 +31,7 @@ use crate::model::EmitStatus;
 /// Why a record could not be added to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionLate {
-    /// Its session would end before the watermark minus the allowed lateness.
+    /// It is more than the allowed lateness behind the watermark.
     Expired,
     /// It would move the bounds of a session whose on-time result is already out.
     Sealed,
@@ -63,6 +68,7 @@ pub struct SessionOperator<K, A> {
     /// (fire time, key): session ends and expiries. Stale entries are skipped.
     timers: BTreeSet<(Millis, K)>,
     unflushed: Vec<K>,
+    changelog: bool,
 }
 
 impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
@@ -74,6 +80,32 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
             keys: HashMap::with_hasher(ahash::RandomState::new()),
             timers: BTreeSet::new(),
             unflushed: Vec::new(),
+            changelog: true,
+        }
+    }
+
+    /// Switches changelog tracking off (state is then not recoverable; for benchmarks and
+    /// stateless replays) or on.
+    pub fn set_changelog(&mut self, on: bool) {
+        self.changelog = on;
+        if !on {
+            for k in self.unflushed.drain(..) {
+                if let Some(e) = self.keys.get_mut(&k) {
+                    e.unflushed = false;
+                }
+            }
+        }
+    }
+
+    /// Marks `key` as changed since the last flush.
+    fn touch(&mut self, key: &K) {
+        if !self.changelog {
+            return;
+        }
+        if let Some(e) = self.keys.get_mut(key) {
+            if !std::mem::replace(&mut e.unflushed, true) {
+                self.unflushed.push(key.clone());
+            }
         }
     }
 
@@ -110,8 +142,16 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
         f: impl FnOnce(&mut A),
         sink: &mut impl EmitSink<K, A>,
     ) -> Result<Window, SessionLate> {
+        if ts.saturating_add(self.lateness_ms) < wm {
+            return Err(SessionLate::Expired);
+        }
         let cand = Window::new(ts, ts.saturating_add(self.gap_ms));
-        let entry = self.keys.entry(key.clone()).or_default();
+        if !self.keys.contains_key(key) {
+            self.keys.insert(key.clone(), KeySessions::default());
+        }
+        let Some(entry) = self.keys.get_mut(key) else {
+            return Err(SessionLate::Expired);
+        };
         let overlaps = |s: &Session<A>| s.window.start < cand.end && cand.start < s.window.end;
         if let Some(i) = entry
             .sessions
@@ -119,15 +159,14 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
             .position(|s| s.slot.fired && overlaps(s))
         {
             let s = &mut entry.sessions[i];
-            if !s.window.contains(ts) {
+            // Inside: not before the first record and not after the last one.
+            if ts < s.window.start || cand.end > s.window.end {
                 return Err(SessionLate::Sealed);
             }
             s.slot.update(f);
             s.slot.emit(s.window, key, EmitStatus::LateUpdate, sink);
             let w = s.window;
-            if !std::mem::replace(&mut entry.unflushed, true) {
-                self.unflushed.push(key.clone());
-            }
+            self.touch(key);
             return Ok(w);
         }
         let mut merged = cand;
@@ -136,12 +175,6 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
                 merged.start.min(s.window.start),
                 merged.end.max(s.window.end),
             );
-        }
-        if merged.expiry(self.lateness_ms) <= wm {
-            if entry.sessions.is_empty() {
-                self.keys.remove(key);
-            }
-            return Err(SessionLate::Expired);
         }
         let mut slot = ResultSlot::<A>::default();
         entry.sessions.retain(|s| {
@@ -169,9 +202,7 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
                 slot,
             },
         );
-        if !std::mem::replace(&mut entry.unflushed, true) {
-            self.unflushed.push(key.clone());
-        }
+        self.touch(key);
         self.arm(key, merged);
         Ok(merged)
     }
@@ -200,10 +231,10 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
                 changed |= s.slot.revision != was;
                 !done
             });
-            if (changed || entry.sessions.len() != before)
-                && !std::mem::replace(&mut entry.unflushed, true)
-            {
-                self.unflushed.push(key.clone());
+            if entry.sessions.is_empty() && !self.changelog {
+                self.keys.remove(&key);
+            } else if changed || entry.sessions.len() != before {
+                self.touch(&key);
             }
         }
     }
@@ -223,9 +254,7 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
                 for s in &mut entry.sessions {
                     s.slot.emit_early(s.window, &key, sink);
                 }
-                if !std::mem::replace(&mut entry.unflushed, true) {
-                    self.unflushed.push(key.clone());
-                }
+                self.touch(&key);
             }
         }
     }
@@ -260,6 +289,35 @@ impl<K: Dimension, A: Aggregate> SessionOperator<K, A> {
             }
         }
         Ok(())
+    }
+
+    /// Writes the sessions of every key (what a compacted changelog holds).
+    pub fn snapshot(
+        &self,
+        out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
+    ) -> Result<(), StateError> {
+        let mut keys: Vec<&K> = self
+            .keys
+            .iter()
+            .filter(|(_, e)| !e.sessions.is_empty())
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            let key = self.key_for(k);
+            out(
+                key.clone(),
+                Some(state::to_json(&key, &self.keys[k].sessions)?),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether `key` is a state entry of this operator.
+    pub fn owns(&self, key: &[u8]) -> bool {
+        key.strip_prefix(state::SESSION_PREFIX.as_bytes())
+            .and_then(|rest| rest.strip_prefix(self.name.as_bytes()))
+            .is_some_and(|rest| rest.first() == Some(&b'/'))
     }
 
     /// Applies one restored `ses/<name>/<key>` entry.
@@ -324,7 +382,7 @@ mod tests {
 
     #[test]
     fn events_within_the_gap_merge_and_fire_once() {
-        let mut op = Op::new("s", 10, 5);
+        let mut op = Op::new("s", 10, 15);
         let mut log = Log::new();
         assert_eq!(
             add(&mut op, "a", 0, i64::MIN, &mut log),
@@ -349,29 +407,40 @@ mod tests {
         assert!(log.is_empty());
         op.advance(30, &mut sink(&mut log));
         assert_eq!(log, vec![(Window::new(0, 30), EmitStatus::OnTime, 1, 4)]);
-        // late inside the sealed session: late update
-        assert_eq!(add(&mut op, "a", 25, 31, &mut log), Ok(Window::new(0, 30)));
-        // late, would extend the sealed session: rejected
-        assert_eq!(add(&mut op, "a", 29, 31, &mut log), Ok(Window::new(0, 30)));
+        // late, not after the last record (20): a late update of the sealed session
+        assert_eq!(add(&mut op, "a", 18, 31, &mut log), Ok(Window::new(0, 30)));
+        assert_eq!(add(&mut op, "a", 20, 31, &mut log), Ok(Window::new(0, 30)));
+        // late, after the last record: it would extend the sealed session's end
         assert_eq!(
-            add(&mut op, "a", -5, 31, &mut log),
+            add(&mut op, "a", 25, 31, &mut log),
             Err(SessionLate::Sealed)
         );
-        op.advance(35, &mut sink(&mut log));
+        // late, would bridge into the sealed session from before it (a low watermark
+        // argument, so that the lateness rule does not decide first)
+        assert_eq!(add(&mut op, "a", -5, 9, &mut log), Err(SessionLate::Sealed));
+        // exactly the allowed lateness behind the watermark, then one more
+        assert_eq!(add(&mut op, "a", 16, 31, &mut log), Ok(Window::new(0, 30)));
+        assert_eq!(
+            add(&mut op, "a", 15, 31, &mut log),
+            Err(SessionLate::Expired)
+        );
+        op.advance(45, &mut sink(&mut log));
         assert_eq!(op.len(), 0);
         assert_eq!(
             log[1..],
             [
                 (Window::new(0, 30), EmitStatus::LateUpdate, 2, 5),
                 (Window::new(0, 30), EmitStatus::LateUpdate, 3, 6),
-                (Window::new(0, 30), EmitStatus::Final, 4, 6)
+                (Window::new(0, 30), EmitStatus::LateUpdate, 4, 7),
+                (Window::new(0, 30), EmitStatus::Final, 5, 7)
             ]
         );
+        // after the purge, a record that would merge with the forgotten session is late
         assert_eq!(
-            add(&mut op, "a", 10, 35, &mut log),
+            add(&mut op, "a", 29, 46, &mut log),
             Err(SessionLate::Expired)
         );
-        assert!(op.is_empty());
+        assert_eq!(add(&mut op, "a", 40, 46, &mut log), Ok(Window::new(40, 50)));
     }
 
     #[test]

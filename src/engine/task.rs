@@ -3,8 +3,8 @@
 //! machine. For each record, in order: skip offsets already applied (re-reads after a
 //! restart); reject undecodable or invalid records to the DLQ; drop duplicate transaction
 //! ids; send records beyond the allowed lateness of all their windows to the late output;
-//! otherwise update the revenue and commerce (transactions) or activity (events) windows and pass the
-//! record on; an accepted transaction is also fraud-scored on arrival (`crate::fraud`),
+//! otherwise update the revenue and commerce (transactions) or activity and session
+//! (events, `crate::analytics::session_kpis`) windows and pass the record on; an accepted transaction is also fraud-scored on arrival (`crate::fraud`),
 //! its verdict pushed alongside it. Every record is also counted in the quality KPI. Then the task watermark
 //! (minimum over the task's input partitions, see `watermark.rs`) is recomputed and the
 //! windows it passes emit. The runtime drives processing time through `now` arguments:
@@ -30,6 +30,7 @@ use super::revenue::{add_transaction, TxSummary};
 use super::state::{Incarnation, StateError, TopicPartition};
 use super::watermark::Watermarks;
 use crate::analytics::rfm_state::RfmState;
+use crate::analytics::session_kpis::SessionKpis;
 use crate::fraud::FraudState;
 use crate::model::time::Millis;
 use crate::model::{KpiRow, LateRecord, Record, SourceCoord, Transaction, TxStatus, UserEvent};
@@ -44,6 +45,8 @@ pub mod kpi {
     pub const GEO: &str = "geo";
     pub const PAYMENTS: &str = "payments";
     pub const HOURLY: &str = "hourly";
+    pub const FUNNEL: &str = "funnel";
+    pub const SESSIONS: &str = "sessions";
 }
 
 /// The late-output reason of records beyond the allowed lateness.
@@ -114,6 +117,8 @@ pub struct Task {
     pub(crate) quality: WindowOperator<All, QualityAgg>,
     /// Products, geo, payments and hourly.
     pub(super) commerce: CommerceOps,
+    /// User sessions and the funnel and sessions families.
+    pub(super) sessions: SessionKpis,
     converter: Converter,
     /// The catalog's unit costs; `None`: every product counts as unknown.
     costs: Option<Arc<dyn ProductCosts>>,
@@ -157,6 +162,7 @@ impl Task {
             activity: WindowOperator::new(kpi::ACTIVITY, w.activity, lateness),
             quality: WindowOperator::new(kpi::QUALITY, w.quality, lateness),
             commerce: CommerceOps::new(w),
+            sessions: SessionKpis::new(w),
             converter: Converter::new(&cfg.kpis),
             costs: None,
             customers: Interner::default(),
@@ -216,6 +222,7 @@ impl Task {
             + self.activity.len()
             + self.quality.len()
             + self.commerce.len()
+            + self.sessions.len()
     }
 
     /// Per input, the next offset to apply (where to resume consuming).
@@ -376,6 +383,7 @@ impl Task {
         self.quality
             .emit_early(&mut RowSink::new(&mut out.kpis, kpi::QUALITY));
         self.commerce.emit_early(&mut out.kpis);
+        self.sessions.emit_early(&mut out.kpis);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
     }
 
@@ -392,6 +400,8 @@ impl Task {
         self.quality
             .advance(wm, &mut RowSink::new(&mut out.kpis, kpi::QUALITY));
         self.commerce.advance(wm, &mut out.kpis);
+        self.sessions
+            .advance(wm, &mut self.customers, &mut out.kpis);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
         self.rfm.advance(wm, &mut out.rfm);
         self.collect_customers();
@@ -413,6 +423,7 @@ impl Task {
             op.for_each_member(&mut mark);
         }
         self.activity.for_each_member(&mut mark);
+        self.sessions.for_each_member(&mut mark);
         self.customers.sweep(&live);
     }
 
@@ -473,11 +484,13 @@ impl Task {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn late(
         &mut self,
         id: &str,
         customer: &str,
         ts: Millis,
+        reason: &str,
         src: &Src<'_>,
         wm: Millis,
         out: &mut Outputs,
@@ -488,7 +501,7 @@ impl Task {
             event_time: ts,
             watermark: wm,
             lateness_ms: wm.saturating_sub(ts),
-            reason: LATE_REASON.to_owned(),
+            reason: reason.to_owned(),
             original: src.value.to_vec(),
             source: self.source(src.ix, src.offset),
         });
@@ -510,7 +523,8 @@ impl Task {
             return Disposition::Duplicate;
         }
         if !self.revenue.iter().any(|op| op.accepts(ts, wm)) {
-            self.late(&t.transaction_id, &t.customer_id, ts, src, wm, out);
+            let (id, customer) = (&t.transaction_id, &t.customer_id);
+            self.late(id, customer, ts, LATE_REASON, src, wm, out);
             return Disposition::Late;
         }
         let customer = if t.status == TxStatus::Completed {
@@ -547,11 +561,19 @@ impl Task {
         out: &mut Outputs,
     ) -> Disposition {
         let ts = e.timestamp;
-        if !self.activity.accepts(ts, wm) {
-            self.late(&e.event_id, &e.customer_id, ts, src, wm, out);
+        // Late for the activity window, or for the event's session: one decision for both.
+        let before = out.kpis.len();
+        let session = if self.activity.accepts(ts, wm) {
+            self.sessions
+                .add_event(e, wm, &mut self.customers, &mut out.kpis)
+                .map_err(|why| why.reason())
+        } else {
+            Err(LATE_REASON)
+        };
+        if let Err(reason) = session {
+            self.late(&e.event_id, &e.customer_id, ts, reason, src, wm, out);
             return Disposition::Late;
         }
-        let before = out.kpis.len();
         let mut sink = RowSink::new(&mut out.kpis, kpi::ACTIVITY);
         let customer = self.customers.intern_hashed(&e.customer_id, customer_hash);
         self.activity

@@ -48,6 +48,8 @@ mod tests {
             kpi::GEO,
             kpi::PAYMENTS,
             kpi::HOURLY,
+            kpi::FUNNEL,
+            kpi::SESSIONS,
         ] {
             assert!(KPI_FAMILIES.iter().any(|(f, _)| *f == family), "{family}");
             assert!(

@@ -12,6 +12,8 @@ pub mod pipeline;
 pub mod proc;
 pub mod raw_input;
 pub mod rfm_oracle;
+pub mod session_batch;
+pub mod session_oracle;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;

@@ -276,11 +276,12 @@ fn norm(v: &str) -> rust_decimal::Decimal {
     v.parse::<rust_decimal::Decimal>().unwrap().normalize()
 }
 
-/// Checks every activity row of PostgreSQL against a recomputation from the generated
-/// events (less the invalid ones and those late_records holds), and that every
-/// one-minute window holding events up to the input's last event time has a row;
-/// returns how many rows were checked.
-pub async fn check_all_activity(client: &Client, input: &InputStats) -> usize {
+/// The valid generated events the engine counted (those late_records does not hold), as
+/// (event_id, customer_id, event_type, event time).
+pub async fn accepted_events<'a>(
+    client: &Client,
+    input: &'a InputStats,
+) -> Vec<&'a (String, String, String, i64)> {
     let mut late: HashMap<String, usize> = HashMap::new();
     for r in client
         .query(
@@ -299,6 +300,15 @@ pub async fn check_all_activity(client: &Client, input: &InputStats) -> usize {
             _ => events.push(e),
         }
     }
+    events
+}
+
+/// Checks every activity row of PostgreSQL against a recomputation from the generated
+/// events (less the invalid ones and those late_records holds), and that every
+/// one-minute window holding events up to the input's last event time has a row;
+/// returns how many rows were checked.
+pub async fn check_all_activity(client: &Client, input: &InputStats) -> usize {
+    let events = accepted_events(client, input).await;
     let rows = table_rows(client, "activity").await;
     for TableRow {
         start,

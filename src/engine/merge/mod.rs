@@ -37,6 +37,8 @@ use super::products::ProductsAgg;
 use super::sales::SalesAgg;
 use super::state::{Incarnation, TopicPartition};
 use super::task::{kpi, TaskError};
+use crate::analytics::funnel::FunnelAgg;
+use crate::analytics::sessions::SessionsAgg;
 use crate::model::time::Millis;
 use crate::model::KpiRow;
 use crate::quality::QualityAgg;
@@ -172,6 +174,8 @@ impl Merger {
         merger.register::<SalesAgg>(kpi::GEO)?;
         merger.register::<SalesAgg>(kpi::PAYMENTS)?;
         merger.register::<SalesAgg>(kpi::HOURLY)?;
+        merger.register::<FunnelAgg>(kpi::FUNNEL)?;
+        merger.register::<SessionsAgg>(kpi::SESSIONS)?;
         Ok(merger)
     }
 

@@ -151,19 +151,15 @@ fn sasl_and_tls_clients_keep_their_secrets_out_of_debug_logs() {
         "security_protocol = \"sasl_plaintext\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"svc\"\n",
         debug,
     );
-    // `generate` polls its producer, which serves librdkafka's log; `run` stops at
-    // start-up when the brokers cannot be reached, after the metadata timeout.
+    // `generate` polls its producer, which serves librdkafka's log; `run` waits for a
+    // broker at start-up and gives up after `processing.startup_timeout_ms` (5 s here).
     generate_logs(&cfg, &sub, "required by mechanism SCRAM-SHA-512");
-    let (code, text) = run_for(
-        secrets(support::shopstream()),
-        &cfg,
-        &["run"],
-        60,
-        &sub.join("run.log"),
-    );
+    let mut run = secrets(support::shopstream());
+    run.env("SHOPSTREAM_PROCESSING__STARTUP_TIMEOUT_MS", "5000");
+    let (code, text) = run_for(run, &cfg, &["run"], 60, &sub.join("run.log"));
     assert_eq!(code, Some(false), "{}", log_tail(&sub.join("run.log"), 40));
     assert!(
-        text.contains("is the broker reachable?"),
+        text.contains("no Kafka broker reachable"),
         "{}",
         log_tail(&sub.join("run.log"), 40)
     );

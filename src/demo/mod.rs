@@ -39,9 +39,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 10.0)]
     pub speed: f64,
     /// Inactivity gap of user sessions in event time (the production default is 30m; a
-    /// one-minute demo spans about ten minutes of event time, so sessions close only with a
-    /// shorter gap).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// one-minute demo spans about five minutes of event time, so sessions close and reach
+    /// kpi_funnel/kpi_sessions only with a short gap).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub session_gap: Duration,
     /// Generator seed (the same seed gives the same input).
     #[arg(long, default_value_t = 1)]

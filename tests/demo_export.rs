@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use shopstream::analytics::rfm::SEGMENTS;
+
 mod support;
 
 fn rows(dir: &Path, table: &str) -> Vec<String> {
@@ -53,19 +55,7 @@ fn demo_exports_every_family_with_rows() {
     }
     let segmented = rows(&output, "dim_customers")
         .iter()
-        .filter(|r| {
-            [
-                "champions",
-                "loyal",
-                "new",
-                "potential",
-                "at_risk",
-                "lost",
-                "hibernating",
-            ]
-            .iter()
-            .any(|s| r.contains(&format!(",{s},")))
-        })
+        .filter(|r| SEGMENTS.iter().any(|s| r.contains(&format!(",{s},"))))
         .count();
     assert!(segmented > 0, "no customer has an RFM segment");
 }

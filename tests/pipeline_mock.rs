@@ -43,7 +43,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
             ("invalid-rate", "0.03"),
             ("duplicate-rate", "0.05"),
             ("fraud-rate", "0.1"),
-            ("unknown-product-rate", "0.05"),
+            ("unknown-product-rate", "0.15"),
         ],
     );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())

@@ -131,6 +131,7 @@ pub async fn check_unknown_products(client: &Client, dir: &Path) -> usize {
             "SELECT count(*) FILTER (WHERE (k.metrics->>'unknown_units')::numeric IS DISTINCT FROM
                 (SELECT sum(i.quantity) FROM fact_order_items i JOIN fact_orders o USING (transaction_id)
                  WHERE i.product_id = split_part(k.dimension, 'product=', 2)
+                   AND i.category = substring(k.dimension FROM 'category=([^/]*)')
                    AND o.status = 'completed' AND o.event_time >= k.window_start
                    AND o.event_time < k.window_end)), count(*)
              FROM kpi_products k WHERE k.dimension LIKE '%product=unknown-sku-%'",

@@ -1,8 +1,11 @@
 //! Business analytics on top of the engine's windows: revenue and product KPIs, funnel and
-//! sessions, RFM and lifetime value, business threshold alerts. Built so far: RFM
-//! (`rfm`, `rfm_state`) and user sessions with the funnel and sessions KPI families
-//! (`journey`, `funnel`, `sessions`, `session_kpis`).
+//! sessions, RFM and lifetime value, business threshold alerts: RFM (`rfm`, `rfm_state`),
+//! user sessions with the funnel and sessions KPI families (`journey`, `funnel`,
+//! `sessions`, `session_kpis`), and the business alerts stage 2 raises on settled windows
+//! (`alerts`, `alert_state`).
 
+pub mod alert_state;
+pub mod alerts;
 pub mod funnel;
 pub mod journey;
 pub mod rfm;

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::model::{
-    CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, Transaction,
-    UserEvent,
+    BusinessAlert, CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product,
+    Transaction, UserEvent,
 };
 
 /// A compiled-in reader schema.
@@ -87,6 +87,7 @@ avro_records! {
     DlqRecord => "dlq_record.avsc",
     LateRecord => "late_record.avsc",
     CustomerRfm => "customer_rfm.avsc",
+    BusinessAlert => "business_alert.avsc",
 }
 
 /// The compiled-in schema stored under `file` (e.g. `transaction.avsc`).
@@ -101,7 +102,7 @@ mod tests {
     #[test]
     fn every_schema_parses_and_is_a_shopstream_record() {
         let all = all();
-        assert_eq!(all.len(), 9);
+        assert_eq!(all.len(), 10);
         for s in all {
             assert!(
                 s.full_name.starts_with("com.shopstream."),

@@ -10,6 +10,8 @@ pub const FRAUD_ALERTS: &str = "shop.fraud.alerts";
 pub const DLQ: &str = "shop.dlq";
 pub const LATE: &str = "shop.late";
 pub const CUSTOMERS_RFM: &str = "shop.customers.rfm";
+/// Business threshold alerts (revenue drop, failed-payment rate, low stock).
+pub const BUSINESS_ALERTS: &str = "shop.alerts.business";
 /// Prefix of the KPI topics: `shop.kpi.<family>`.
 pub const KPI_PREFIX: &str = "shop.kpi.";
 
@@ -31,10 +33,6 @@ pub const KPI_FAMILIES: &[(&str, &str)] = &[
     ("activity", "active customers and events per window"),
     ("customers", "RFM segment and lifetime value per customer"),
     ("quality", "data-quality score per window"),
-    (
-        "alerts",
-        "business threshold alerts: revenue drop, failed-payment spike, low stock",
-    ),
 ];
 
 /// The topic of a KPI family, e.g. `shop.kpi.revenue`.
@@ -58,6 +56,7 @@ pub fn topic_schemas() -> Vec<(String, &'static str)> {
         (DLQ, "dlq_record.avsc"),
         (LATE, "late_record.avsc"),
         (CUSTOMERS_RFM, "customer_rfm.avsc"),
+        (BUSINESS_ALERTS, "business_alert.avsc"),
     ];
     fixed
         .iter()

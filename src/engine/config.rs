@@ -8,6 +8,7 @@ use super::currency::KpiConfig;
 use super::dedup::DedupConfig;
 use super::watermark::WatermarkConfig;
 use super::window::WindowSpec;
+use crate::analytics::alerts::AlertConfig;
 use crate::analytics::rfm::RfmConfig;
 use crate::fraud::FraudRules;
 use crate::quality::QualityConfig;
@@ -60,6 +61,8 @@ pub struct EngineConfig {
     pub kpis: KpiConfig,
     /// RFM score thresholds (see `analytics::rfm`).
     pub rfm: RfmConfig,
+    /// Business threshold alerts (see `analytics::alerts`).
+    pub alerts: AlertConfig,
 }
 
 impl EngineConfig {
@@ -102,6 +105,7 @@ impl EngineConfig {
         }
         self.kpis.validate()?;
         self.rfm.validate()?;
+        self.alerts.validate()?;
         self.fraud.validate()
     }
 }

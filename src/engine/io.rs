@@ -11,7 +11,9 @@ use std::sync::Arc;
 use super::state::ChangelogEntry;
 use crate::analytics::rfm_state::RfmUpdate;
 use crate::fraud::Verdict;
-use crate::model::{DlqRecord, KpiRow, LateRecord, Record, SourceCoord, Transaction, UserEvent};
+use crate::model::{
+    BusinessAlert, DlqRecord, KpiRow, LateRecord, Record, SourceCoord, Transaction, UserEvent,
+};
 use crate::quality::Rejection;
 
 /// One consumed input record.
@@ -71,6 +73,8 @@ pub struct Outputs {
     /// Customer RFM profiles emitted (purchases and recency decay), in emission order.
     pub rfm: Vec<RfmUpdate>,
     pub kpis: Vec<KpiRow>,
+    /// Business alerts (stage 2 only).
+    pub business_alerts: Vec<BusinessAlert>,
     pub dlq: Vec<DlqRecord>,
     pub late: Vec<LateRecord>,
     pub changelog: Vec<ChangelogEntry>,
@@ -84,6 +88,7 @@ impl Outputs {
         self.events.clear();
         self.rfm.clear();
         self.kpis.clear();
+        self.business_alerts.clear();
         self.dlq.clear();
         self.late.clear();
         self.changelog.clear();

@@ -71,7 +71,7 @@ impl WindowSpec {
         }
     }
 
-    fn slide_ms(&self) -> i64 {
+    pub fn slide_ms(&self) -> i64 {
         match *self {
             WindowSpec::Tumbling { size_ms } => size_ms,
             WindowSpec::Hopping { slide_ms, .. } => slide_ms,

@@ -17,6 +17,7 @@ pub use input::{
 };
 pub use output::bytes_repr::with_raw_bytes;
 pub use output::{
-    DlqRecord, EmitStatus, EnrichedItem, EnrichedOrder, FraudAlert, KpiRow, LateRecord,
+    BusinessAlert, BusinessAlertKind, DlqRecord, EmitStatus, EnrichedItem, EnrichedOrder,
+    FraudAlert, KpiRow, LateRecord,
 };
 pub use rfm::CustomerRfm;

@@ -1,6 +1,6 @@
-//! Output records: enriched orders, fraud alerts, KPI rows, DLQ and late records. Each is
-//! keyed deterministically (by transaction_id, or by KPI family + window + dimension) so a
-//! replay produces the same keys and sinks can upsert idempotently.
+//! Output records: enriched orders, fraud and business alerts, KPI rows, DLQ and late
+//! records. Each is keyed deterministically (by transaction_id, alert id, or by KPI family +
+//! window + dimension) so a replay produces the same keys and sinks can upsert idempotently.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +44,49 @@ pub struct FraudAlert {
     pub reasons: Vec<String>,
     pub features: BTreeMap<String, f64>,
     pub source: SourceCoord,
+}
+
+/// What a business alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusinessAlertKind {
+    /// Revenue in a window below a fraction of its trailing average.
+    RevenueDrop,
+    /// Failed payments over attempts in a window above a threshold.
+    FailedPaymentRate,
+    /// A product's stock (catalog inventory minus units sold since) at or below its
+    /// reorder point.
+    LowStock,
+}
+
+impl BusinessAlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusinessAlertKind::RevenueDrop => "revenue_drop",
+            BusinessAlertKind::FailedPaymentRate => "failed_payment_rate",
+            BusinessAlertKind::LowStock => "low_stock",
+        }
+    }
+}
+
+/// A business threshold alert, raised on a settled (`final`) window: what (`kind`), where
+/// (`dimension` and the window), the value and the threshold it crossed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusinessAlert {
+    /// Deterministic key, the same in a replay.
+    pub alert_id: String,
+    pub kind: BusinessAlertKind,
+    pub dimension: String,
+    #[serde(with = "super::time::millis")]
+    pub window_start: Millis,
+    #[serde(with = "super::time::millis")]
+    pub window_end: Millis,
+    pub value: Decimal,
+    pub threshold: Decimal,
+    /// `revenue_drop`: the trailing average the threshold derives from.
+    #[serde(default)]
+    pub baseline: Option<Decimal>,
+    pub detail: String,
 }
 
 /// Lifecycle of a window result. Sinks keep the highest revision per key.
@@ -91,6 +134,18 @@ impl KpiRow {
         format!(
             "{}|{}|{}|{}",
             self.kpi, self.window_start, self.window_end, self.dimension
+        )
+    }
+
+    /// The key of the row's series: the family, the window size and the dimension, the
+    /// same for every window of it. Stage 1 routes partials by it, so one stage-2 merger
+    /// sees every window of a series (trailing averages need them all).
+    pub fn series_key(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.kpi,
+            self.window_end.saturating_sub(self.window_start),
+            self.dimension
         )
     }
 }

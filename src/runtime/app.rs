@@ -14,13 +14,14 @@ use tokio::task::JoinHandle;
 
 use super::backpressure::{Backpressure, SinkLag};
 use super::bounds::Bounds;
-use super::catalog::Catalog;
+use super::catalog::{Catalog, SharedCatalog};
 use super::stage1::{Stage1, Stage1Progress, Stage1Settings, Stage1Totals};
 use super::stage2::{Stage2, Stage2Totals};
 use super::topology::Topology;
 use super::{client, processor, producer, startup};
 use crate::codec::subjects::{
-    CUSTOMERS_RFM, DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS, TRANSACTIONS,
+    BUSINESS_ALERTS, CUSTOMERS_RFM, DLQ, EVENTS, FRAUD_ALERTS, LATE, ORDERS_ENRICHED, PRODUCTS,
+    TRANSACTIONS,
 };
 use crate::codec::{DecodeLimits, InputDecoder, OutputEncoder};
 use crate::config::{Config, Guarantee, Secrets, WireFormat};
@@ -169,6 +170,8 @@ pub async fn start_lineage(
     let stage1_progress = Arc::new(Stage1Progress::default());
     let progress = stage1_progress.clone();
     let group = topology.group(GROUP);
+    let shared_catalog = SharedCatalog::default();
+    let stage1_catalog = shared_catalog.clone();
     let processor = std::thread::Builder::new()
         .name("stage1".into())
         .spawn(move || {
@@ -180,6 +183,7 @@ pub async fn start_lineage(
                 stop.clone(),
                 Duration::from_secs(30),
             )?;
+            stage1_catalog.set(catalog.clone());
             let producer = producer::create(&b, eos.then_some(txn_id.as_str()))?;
             let mut stage = Stage1::new(
                 settings,
@@ -213,10 +217,11 @@ pub async fn start_lineage(
         let encoder = encoder.clone();
         let engine = settings_engine.clone();
         let txn_id = topology.transactional_id(prefix, instance, "-merge");
-        let (merge_group, merge_changelog, kpi_prefix) = (
+        let (merge_group, merge_changelog, kpi_prefix, alerts_topic) = (
             topology.group(MERGE_GROUP),
             topology.topic(MERGE_CHANGELOG),
             topology.kpi_prefix(),
+            topology.topic(BUSINESS_ALERTS),
         );
         let partials_topic = partials_topic.clone();
         let member = config.processing.static_membership.then(|| txn_id.clone());
@@ -236,6 +241,8 @@ pub async fn start_lineage(
                     eos,
                 );
                 stage.kpi_prefix = kpi_prefix;
+                stage.alerts_topic = alerts_topic;
+                stage.inventory = Some(Arc::new(shared_catalog));
                 let topics = [partials_topic];
                 let sub = processor::Subscription {
                     group: &merge_group,

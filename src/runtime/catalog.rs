@@ -153,3 +153,28 @@ impl crate::engine::ProductCosts for Catalog {
         self.cost(product_id)
     }
 }
+
+/// The catalog as stage 2 sees it, for `low_stock` alerts. Stage 1 starts the catalog;
+/// stage 2 runs in its own thread and may ask before it is there, when it sees no stock.
+#[derive(Default, Clone)]
+pub struct SharedCatalog(Arc<std::sync::OnceLock<Catalog>>);
+
+impl SharedCatalog {
+    /// Makes `catalog` visible (once; later calls are ignored).
+    pub fn set(&self, catalog: Catalog) {
+        let _ = self.0.set(catalog);
+    }
+}
+
+impl crate::analytics::alerts::Inventory for SharedCatalog {
+    fn stock_level(&self, product_id: &str) -> Option<crate::analytics::alerts::StockLevel> {
+        let catalog = self.0.get()?;
+        let p = catalog.products.get(product_id)?;
+        Some(crate::analytics::alerts::StockLevel {
+            category: p.category.clone(),
+            inventory_count: p.inventory_count,
+            reorder_point: p.reorder_point,
+            updated_at: p.updated_at,
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! The internal `shop.internal.partials` record format between stage 1 and stage 2: a
-//! task's partial KPI row (keyed by the row's key, so every partial of one window and
-//! dimension lands on one partials partition) or a task's watermark mark (written to every
+//! task's partial KPI row (keyed by the row's series key, so every partial of one family,
+//! window size and dimension — every window of the series — lands on one partials
+//! partition) or a task's watermark mark (written to every
 //! partials partition, so every stage-2 merger learns every task's watermark). JSON: the
 //! topic is internal, so no registry is involved.
 

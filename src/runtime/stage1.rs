@@ -424,7 +424,7 @@ impl Stage1 {
             self.send(&s.late, key.as_bytes(), Some(&value), None, None)?;
         }
         for row in out.kpis.drain(..) {
-            let key = row.key();
+            let key = row.series_key();
             let msg = PartialMessage::Row {
                 task: p,
                 tasks: self.tasks_total,

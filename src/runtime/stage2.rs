@@ -2,8 +2,9 @@
 //! `shop.internal.partials`; one engine [`Merger`] per assigned partials partition (restored
 //! from its partition of `shopstream-merge-changelog`) merges the partial KPI rows of all
 //! stage-1 tasks and emits global rows, once the minimum watermark over all tasks passes a
-//! window, to `shop.kpi.<family>` as an upsert stream keyed by the row key. Commits like
-//! stage 1: one transaction per interval with the KPI rows, the changelog and the offsets
+//! window, to `shop.kpi.<family>` as an upsert stream keyed by the row key, and business
+//! alerts to `shop.alerts.business` keyed by alert id. Commits like stage 1: one
+//! transaction per interval with the KPI rows, the alerts, the changelog and the offsets
 //! (exactly-once), or flush and commit (at-least-once).
 
 use std::collections::BTreeMap;
@@ -24,7 +25,8 @@ use super::processor::Stage;
 use super::producer::{produce, DeliveryContext};
 use super::stage1::now_ms;
 use super::txn;
-use crate::codec::subjects::KPI_PREFIX;
+use crate::analytics::alerts::Inventory;
+use crate::codec::subjects::{BUSINESS_ALERTS, KPI_PREFIX};
 use crate::codec::OutputEncoder;
 use crate::engine::{Consumed, EngineConfig, MergeConfig, Merger, Outputs, TopicPartition};
 
@@ -54,6 +56,10 @@ pub struct Stage2 {
     pub totals: Stage2Totals,
     /// Prefix of the KPI topics written (`shop.kpi.` live, see `topology`).
     pub kpi_prefix: String,
+    /// The business alerts topic (`shop.alerts.business` live).
+    pub alerts_topic: String,
+    /// The product catalog for `low_stock` alerts; `None`: no stock alerts.
+    pub inventory: Option<Arc<dyn Inventory>>,
 }
 
 impl Stage2 {
@@ -84,6 +90,8 @@ impl Stage2 {
             in_txn: false,
             totals: Stage2Totals::default(),
             kpi_prefix: KPI_PREFIX.to_string(),
+            alerts_topic: BUSINESS_ALERTS.to_string(),
+            inventory: None,
         }
     }
 
@@ -107,14 +115,14 @@ impl Stage2 {
                 q,
                 Duration::from_secs(120),
             )?;
-            let m = Merger::restore(
-                MergeConfig::from(&self.engine),
-                self.sources,
-                inputs,
-                &entries,
-                &point,
-            )
-            .map_err(|e| anyhow!("restoring merger {q}: {e}"))?;
+            let mut m = Merger::new(MergeConfig::from(&self.engine), self.sources, inputs)
+                .map_err(|e| anyhow!("merger {q}: {e}"))?;
+            if let Some(inv) = &self.inventory {
+                m = m.with_inventory(inv.clone());
+            }
+            let m = m
+                .restored(&entries, &point)
+                .map_err(|e| anyhow!("restoring merger {q}: {e}"))?;
             info!(
                 merger = q,
                 entries = entries.len(),
@@ -162,6 +170,20 @@ impl Stage2 {
             )?;
             self.totals.kpi_rows += 1;
             metrics::counter!(super::telemetry::WINDOW_EMITS, "kpi" => row.kpi.clone(), "status" => row.status.as_str())
+                .increment(1);
+        }
+        for alert in out.business_alerts.drain(..) {
+            let value = self
+                .handle
+                .block_on(self.encoder.encode(&self.alerts_topic, &alert))?;
+            produce(
+                &self.producer,
+                BaseRecord::to(&self.alerts_topic)
+                    .key(alert.alert_id.as_bytes())
+                    .payload(&value[..]),
+                self.eos,
+            )?;
+            metrics::counter!(super::telemetry::BUSINESS_ALERTS, "kind" => alert.kind.as_str())
                 .increment(1);
         }
         if let Some(first) = out.changelog.first() {

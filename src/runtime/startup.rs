@@ -16,10 +16,13 @@ use tracing::{info, warn};
 use super::topology::Topology;
 use crate::codec::retry::Backoff;
 use crate::codec::subjects::{
-    kpi_topic, CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_FAMILIES, LATE, ORDERS_ENRICHED,
+    kpi_topic, BUSINESS_ALERTS, CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_FAMILIES, LATE,
+    ORDERS_ENRICHED,
 };
 use crate::codec::{AvroRecord, OutputEncoder, RegistryError};
-use crate::model::{CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord};
+use crate::model::{
+    BusinessAlert, CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord,
+};
 
 /// Waits until a broker of `bootstrap` answers a metadata request, or fails after `timeout`.
 pub fn wait_for_broker(base: &ClientConfig, bootstrap: &str, timeout: Duration) -> Result<()> {
@@ -92,6 +95,7 @@ async fn prepare_all(encoder: &OutputEncoder, topology: &Topology) -> Result<(),
     one::<DlqRecord>(encoder, topology, DLQ).await?;
     one::<LateRecord>(encoder, topology, LATE).await?;
     one::<CustomerRfm>(encoder, topology, CUSTOMERS_RFM).await?;
+    one::<BusinessAlert>(encoder, topology, BUSINESS_ALERTS).await?;
     for (family, _) in KPI_FAMILIES {
         one::<KpiRow>(encoder, topology, &kpi_topic(family)).await?;
     }

@@ -22,6 +22,7 @@ pub const TXN_COMMIT: &str = "shopstream_txn_commit_seconds";
 pub const TXN_ABORTS: &str = "shopstream_txn_aborts_total";
 pub const WINDOW_EMITS: &str = "shopstream_window_emits_total";
 pub const FRAUD_ALERTS: &str = "shopstream_fraud_alerts_total";
+pub const BUSINESS_ALERTS: &str = "shopstream_business_alerts_total";
 pub const STATE_KEYS: &str = "shopstream_state_keys";
 pub const RESTORE: &str = "shopstream_restore_seconds";
 pub const PAUSED: &str = "shopstream_paused_partitions";
@@ -29,7 +30,7 @@ pub const SINK_ROWS: &str = "shopstream_sink_rows_total";
 pub const SINK_BATCH: &str = "shopstream_sink_batch_seconds";
 
 /// Every metric shopstream exports (the dashboards may name only these).
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     RECORDS_IN,
     RECORDS_OUT,
     DLQ,
@@ -42,6 +43,7 @@ pub const ALL: [&str; 17] = [
     TXN_ABORTS,
     WINDOW_EMITS,
     FRAUD_ALERTS,
+    BUSINESS_ALERTS,
     STATE_KEYS,
     RESTORE,
     PAUSED,
@@ -104,6 +106,10 @@ fn describe() {
     describe_counter!(TXN_ABORTS, "Transactions aborted and rewound, by stage");
     describe_counter!(WINDOW_EMITS, "Global KPI rows emitted, by KPI and status");
     describe_counter!(FRAUD_ALERTS, "Fraud alerts raised");
+    describe_counter!(
+        BUSINESS_ALERTS,
+        "Business alerts raised (revenue drop, failed-payment rate, low stock), by kind"
+    );
     describe_gauge!(STATE_KEYS, "Keys held in state, by store");
     describe_histogram!(
         RESTORE,

@@ -22,7 +22,7 @@ use super::offsets::{self, Offsets};
 use super::rows::{Batch, SinkRecord, WriteStats};
 use crate::codec::retry::Backoff;
 use crate::codec::subjects::{
-    CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS,
+    BUSINESS_ALERTS, CUSTOMERS_RFM, DLQ, FRAUD_ALERTS, KPI_PREFIX, LATE, ORDERS_ENRICHED, PRODUCTS,
 };
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
@@ -54,10 +54,17 @@ impl SinkSettings {
 
     /// The sink of `topology`'s outputs (and the shared products topic), in its own group.
     pub fn lineage(pg_conn: String, topology: Topology) -> SinkSettings {
-        let mut topics: Vec<String> = [ORDERS_ENRICHED, FRAUD_ALERTS, CUSTOMERS_RFM, DLQ, LATE]
-            .iter()
-            .map(|s| topology.topic(s))
-            .collect();
+        let mut topics: Vec<String> = [
+            ORDERS_ENRICHED,
+            FRAUD_ALERTS,
+            BUSINESS_ALERTS,
+            CUSTOMERS_RFM,
+            DLQ,
+            LATE,
+        ]
+        .iter()
+        .map(|s| topology.topic(s))
+        .collect();
         topics.push(PRODUCTS.to_string());
         topics.extend(
             crate::codec::subjects::KPI_FAMILIES
@@ -298,6 +305,11 @@ async fn decode_row(
             .decode(payload)
             .await
             .map(|v| SinkRecord::Rfm(Box::new(v)))
+    } else if topic == BUSINESS_ALERTS {
+        decoder
+            .decode(payload)
+            .await
+            .map(|v| SinkRecord::BusinessAlert(Box::new(v)))
     } else if topic == DLQ {
         decoder
             .decode(payload)

@@ -17,6 +17,7 @@ pub fn tables() -> Vec<(String, &'static str)> {
         ("dim_customers", "customer_id"),
         ("dim_products", "product_id"),
         ("fraud_alerts", "transaction_id"),
+        ("business_alerts", "alert_id"),
         (
             "dq_rejects",
             "source_topic, source_partition, source_offset",

@@ -9,6 +9,10 @@ use tokio_postgres::Client;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../schemas/postgres/001_init.sql")),
     (2, include_str!("../../schemas/postgres/002_rfm.sql")),
+    (
+        3,
+        include_str!("../../schemas/postgres/003_business_alerts.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying shopstream's migration lock.

@@ -2,6 +2,7 @@
 //! offsets stored in the same transaction as the rows; plus a throw-away embedded server
 //! for `demo` and tests, and CSV export of every table.
 
+pub mod business_alerts;
 pub mod consumer;
 pub mod embedded_pg;
 pub mod export;

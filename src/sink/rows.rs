@@ -11,7 +11,8 @@ use rust_decimal::Decimal;
 use tokio_postgres::Transaction;
 
 use crate::model::{
-    CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product, SourceCoord,
+    BusinessAlert, CustomerRfm, DlqRecord, EnrichedOrder, FraudAlert, KpiRow, LateRecord, Product,
+    SourceCoord,
 };
 
 /// Separator for string lists passed as one text value (split again in SQL).
@@ -27,6 +28,7 @@ pub enum SinkRecord {
     Late(Box<LateRecord>),
     Product(Box<Product>),
     Rfm(Box<CustomerRfm>),
+    BusinessAlert(Box<BusinessAlert>),
 }
 
 /// Rows to write in one PostgreSQL transaction.
@@ -39,6 +41,7 @@ pub struct Batch {
     late: BTreeMap<SourceCoord, LateRecord>,
     products: BTreeMap<String, Product>,
     rfm: BTreeMap<String, CustomerRfm>,
+    business_alerts: BTreeMap<String, BusinessAlert>,
     records: usize,
 }
 
@@ -53,6 +56,7 @@ pub struct WriteStats {
     pub late: u64,
     pub products: u64,
     pub rfm: u64,
+    pub business_alerts: u64,
 }
 
 impl WriteStats {
@@ -65,6 +69,7 @@ impl WriteStats {
             + self.late
             + self.products
             + self.rfm
+            + self.business_alerts
     }
 }
 
@@ -105,6 +110,9 @@ impl Batch {
                 }
             },
             SinkRecord::Rfm(r) => super::rfm::keep_latest(&mut self.rfm, *r),
+            SinkRecord::BusinessAlert(a) => {
+                self.business_alerts.insert(a.alert_id.clone(), *a);
+            }
         }
     }
 
@@ -143,6 +151,11 @@ impl Batch {
             s.rfm = super::rfm::write(tx, &self.rfm)
                 .await
                 .context("dim_customers rfm")?;
+        }
+        if !self.business_alerts.is_empty() {
+            s.business_alerts = super::business_alerts::write(tx, &self.business_alerts)
+                .await
+                .context("business_alerts")?;
         }
         Ok(s)
     }

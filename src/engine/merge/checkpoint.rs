@@ -9,7 +9,8 @@
 //!
 //! Keys: `win/<kpi>/<start>/<end>/<dimension json>` (one result: the latest partial per
 //! source and the emission state), `meta/clock` (the sources' marks, the merger watermark
-//! and the early-result timer), `meta/position` (the consumed positions).
+//! and the early-result timer), `meta/position` (the consumed positions), and the business
+//! alert state under `alert/` (`analytics::alert_state`).
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use super::super::state::{
 use super::super::task::TaskError;
 use super::family::EntrySink;
 use super::{MergeConfig, Merger};
+use crate::analytics::alert_state::ALERT_PREFIX;
 use crate::model::time::Millis;
 
 /// The `meta/clock` value.
@@ -76,6 +78,7 @@ impl Merger {
         for f in &mut self.families {
             f.flush(self.flush_seq, &mut push)?;
         }
+        self.alerts.flush(&mut push)?;
         self.meta_entries(&mut push)?;
         Ok(())
     }
@@ -88,6 +91,7 @@ impl Merger {
             for f in &self.families {
                 f.snapshot(&mut push)?;
             }
+            self.alerts.snapshot(&mut push)?;
             self.meta_entries(&mut push)?;
         }
         Ok(entries)
@@ -112,7 +116,7 @@ impl Merger {
         entries: impl IntoIterator<Item = &'a ChangelogEntry>,
         committed: &RestorePoint,
     ) -> Result<Merger, TaskError> {
-        if !self.is_empty() || self.flush_seq != 0 {
+        if !self.is_empty() || !self.alerts.is_empty() || self.flush_seq != 0 {
             return Err(TaskError::Config("restore needs a fresh merger".into()));
         }
         // Key order puts results (`win/`) before member segments (`wseg/`), which stage 2
@@ -153,6 +157,8 @@ impl Merger {
                     "ignoring state of an unregistered KPI family"
                 ),
             }
+        } else if key.starts_with(ALERT_PREFIX.as_bytes()) {
+            self.alerts.restore(key, value)?;
         } else {
             return Err(StateError::bad_key(key).into());
         }

@@ -29,6 +29,8 @@ mod partials;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use super::aggregate::{early_due, Aggregate};
 use super::config::EngineConfig;
 use super::families::{ActivityAgg, RevenueAgg};
@@ -37,6 +39,9 @@ use super::products::ProductsAgg;
 use super::sales::SalesAgg;
 use super::state::{Incarnation, TopicPartition};
 use super::task::{kpi, TaskError};
+use super::window::WindowSpec;
+use crate::analytics::alert_state::BusinessAlerts;
+use crate::analytics::alerts::{AlertConfig, Inventory};
 use crate::analytics::funnel::FunnelAgg;
 use crate::analytics::sessions::SessionsAgg;
 use crate::model::time::Millis;
@@ -48,13 +53,17 @@ pub use partials::{SourcePartial, SourcePartials};
 
 /// Stage-2 knobs. Lateness must equal stage 1's: a partial the stage-1 task still emits
 /// for a window must find the window live here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeConfig {
     pub allowed_lateness_ms: i64,
     /// Emit early results of open windows this often (processing time); `None`: never.
     pub early_interval_ms: Option<i64>,
     /// Products ranked per category in the `products` family.
     pub top_n: usize,
+    /// The business alert rules (`analytics::alerts`).
+    pub alerts: AlertConfig,
+    /// The revenue windows, whose series the alert rules walk.
+    pub revenue_windows: Vec<WindowSpec>,
 }
 
 impl From<&EngineConfig> for MergeConfig {
@@ -63,6 +72,8 @@ impl From<&EngineConfig> for MergeConfig {
             allowed_lateness_ms: cfg.windows.allowed_lateness_ms,
             early_interval_ms: cfg.windows.early_interval_ms,
             top_n: cfg.kpis.top_n,
+            alerts: cfg.alerts.clone(),
+            revenue_windows: cfg.windows.revenue.clone(),
         }
     }
 }
@@ -128,6 +139,10 @@ pub struct Merger {
     current: Millis,
     next_early_at: Option<Millis>,
     families: Vec<Box<dyn MergeFamily>>,
+    /// Business alert rules on the final rows and their state.
+    alerts: BusinessAlerts,
+    /// The product catalog, for `low_stock`; `None`: no stock alerts.
+    inventory: Option<Arc<dyn Inventory>>,
     flush_seq: u64,
     /// This life of the merger (see [`Incarnation`]); set by `Merger::restored`.
     incarnation: Incarnation,
@@ -155,6 +170,11 @@ impl Merger {
         {
             return Err(TaskError::Config(format!("invalid merge config {cfg:?}")));
         }
+        let alerts = BusinessAlerts::new(
+            cfg.alerts.clone(),
+            &cfg.revenue_windows,
+            cfg.allowed_lateness_ms,
+        );
         let mut merger = Merger {
             cfg,
             applied: vec![0; inputs.len()],
@@ -163,6 +183,8 @@ impl Merger {
             current: Millis::MIN,
             next_early_at: None,
             families: Vec::new(),
+            alerts,
+            inventory: None,
             flush_seq: 0,
             incarnation: Incarnation::default(),
             counters: MergeCounters::default(),
@@ -193,6 +215,23 @@ impl Merger {
         let family = Family::<A>::new(kpi, self.cfg.allowed_lateness_ms, self.cfg.top_n);
         self.families.push(Box::new(family));
         Ok(())
+    }
+
+    /// Attaches the product catalog (for `low_stock` alerts).
+    pub fn with_inventory(mut self, inventory: Arc<dyn Inventory>) -> Self {
+        self.inventory = Some(inventory);
+        self
+    }
+
+    /// Judges the rows emitted since `before` with the business alert rules.
+    fn judge(&mut self, out: &mut Outputs, before: usize) {
+        let inventory = self.inventory.as_deref();
+        self.alerts.on_rows(
+            &out.kpis[before..],
+            self.current,
+            inventory,
+            &mut out.business_alerts,
+        );
     }
 
     pub fn inputs(&self) -> &[TopicPartition] {
@@ -287,6 +326,9 @@ impl Merger {
         let before = out.kpis.len();
         let offer = self.families[family].offer(source, row, self.current, &mut out.kpis);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+        if out.kpis.len() > before {
+            self.judge(out, before);
+        }
         Ok(match offer {
             Offer::Applied => {
                 self.counters.partials += 1;
@@ -337,6 +379,7 @@ impl Merger {
                 f.advance(min, &mut out.kpis);
             }
             self.counters.kpi_rows += (out.kpis.len() - before) as u64;
+            self.judge(out, before);
         }
         Ok(MergeDisposition::Applied)
     }

@@ -18,6 +18,8 @@ fn cfg(early: Option<i64>) -> MergeConfig {
         allowed_lateness_ms: LATENESS,
         early_interval_ms: early,
         top_n: 10,
+        alerts: Default::default(),
+        revenue_windows: vec![crate::engine::WindowSpec::tumbling(10)],
     }
 }
 

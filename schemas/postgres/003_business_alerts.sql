@@ -1,0 +1,17 @@
+-- Business threshold alerts from shop.alerts.business, one row per alert_id (a redelivery
+-- or a replay of the same alert leaves the row as it is). kpi_alerts, a KPI-row table the
+-- alerts were first planned into, never held data: alerts are records of their own.
+CREATE TABLE IF NOT EXISTS business_alerts (
+    alert_id      text PRIMARY KEY,
+    kind          text NOT NULL,
+    dimension     text NOT NULL,
+    window_start  timestamptz NOT NULL,
+    window_end    timestamptz NOT NULL,
+    value         numeric NOT NULL,
+    threshold     numeric NOT NULL,
+    baseline      numeric,
+    detail        text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS business_alerts_window ON business_alerts (window_end);
+CREATE INDEX IF NOT EXISTS business_alerts_kind ON business_alerts (kind, window_end);
+DROP TABLE IF EXISTS kpi_alerts;

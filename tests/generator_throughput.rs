@@ -20,6 +20,7 @@ fn config(count: u64) -> GeneratorConfig {
             customers: 10_000,
             products: 1_000,
             fraud_rate: 0.02,
+            payment_outage: None,
         },
         faults: FaultConfig::default(),
         topics: TopicNames::default(),

@@ -43,6 +43,14 @@ pub struct DemoArgs {
     /// kpi_funnel/kpi_sessions only with a short gap).
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub session_gap: Duration,
+    /// Allowed lateness in event time (production default 5m). Business alerts are raised
+    /// once a window's lateness has expired, so a one-minute demo needs it short.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub lateness: Duration,
+    /// A payment outage FROM..TO after the start, in event time (80 % of payments fail):
+    /// revenue_drop and failed_payment_rate alerts to watch. `none`: no outage.
+    #[arg(long, default_value = "2m..4m")]
+    pub payment_outage: String,
     /// Generator seed (the same seed gives the same input).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -74,8 +82,11 @@ pub async fn run(args: DemoArgs, mut config: Config) -> Result<()> {
         properties: std::mem::take(&mut config.kafka.properties),
         ..crate::config::KafkaConfig::default()
     };
-    config.engine.windows.session_gap_ms =
-        i64::try_from(args.session_gap.as_millis()).unwrap_or(i64::MAX);
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    config.engine.windows.session_gap_ms = ms(args.session_gap);
+    config.engine.windows.allowed_lateness_ms = ms(args.lateness);
+    // A few minutes of event time: judge revenue against two windows of history.
+    config.engine.alerts.min_history = config.engine.alerts.min_history.min(2);
     eprintln!(
         "demo: embedded broker at {} (librdkafka mock cluster)",
         config.kafka.bootstrap_servers
@@ -120,6 +131,9 @@ pub async fn run(args: DemoArgs, mut config: Config) -> Result<()> {
         "--products".into(),
         "200".into(),
     ];
+    if args.payment_outage != "none" {
+        gen_args.extend(["--payment-outage".into(), args.payment_outage.clone()]);
+    }
     if let Some(dir) = &input_dir {
         std::fs::create_dir_all(dir)?;
         gen_args.extend([

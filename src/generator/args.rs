@@ -83,6 +83,10 @@ pub struct GenerateArgs {
     /// Share of transactions that belong to fraud patterns
     #[arg(long, default_value_t = 0.02)]
     pub fraud_rate: f64,
+    /// A payment outage FROM..TO after the start (event time, e.g. 2m..3m): 80 % of
+    /// payments fail, so revenue drops and failed payments spike
+    #[arg(long, value_name = "FROM..TO", value_parser = parse_span)]
+    pub payment_outage: Option<(i64, i64)>,
     /// Bound of the out-of-order shift
     #[arg(long, value_parser = parse_duration_ms, default_value = "5s")]
     pub max_out_of_order: i64,
@@ -191,6 +195,9 @@ impl GenerateArgs {
                 customers: self.customers,
                 products: self.products,
                 fraud_rate: self.fraud_rate,
+                payment_outage: self
+                    .payment_outage
+                    .map(|(from, to)| (start + from, start + to)),
             },
             faults: FaultConfig {
                 duplicate_rate: self.duplicate_rate,
@@ -229,6 +236,18 @@ impl GenerateArgs {
 }
 
 /// Parses "250ms", "5s", "10m", "2h", "1d" (or bare milliseconds) into milliseconds.
+/// Parses `FROM..TO` (two durations, FROM before TO).
+fn parse_span(s: &str) -> Result<(i64, i64), String> {
+    let (from, to) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected FROM..TO, e.g. 2m..3m, got {s:?}"))?;
+    let (from, to) = (parse_duration_ms(from)?, parse_duration_ms(to)?);
+    if from >= to {
+        return Err(format!("{s:?}: FROM must come before TO"));
+    }
+    Ok((from, to))
+}
+
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());

@@ -54,8 +54,14 @@ pub fn amount(items: &[LineItem]) -> Decimal {
         .sum()
 }
 
-/// A payment outcome for a first attempt.
-pub fn first_status(rng: &mut impl Rng) -> TxStatus {
+/// Share of payments that fail during a payment outage.
+const OUTAGE_FAILURES: f64 = 0.8;
+
+/// A payment outcome for a first attempt (`outage`: during a payment outage).
+pub fn first_status(rng: &mut impl Rng, outage: bool) -> TxStatus {
+    if outage && rng.gen_bool(OUTAGE_FAILURES) {
+        return TxStatus::Failed;
+    }
     match rng.gen_range(0..1000) {
         0..=919 => TxStatus::Completed,
         920..=959 => TxStatus::Failed,
@@ -65,7 +71,10 @@ pub fn first_status(rng: &mut impl Rng) -> TxStatus {
 }
 
 /// A payment outcome for a retry after a failure.
-pub fn retry_status(rng: &mut impl Rng) -> TxStatus {
+pub fn retry_status(rng: &mut impl Rng, outage: bool) -> TxStatus {
+    if outage && rng.gen_bool(OUTAGE_FAILURES) {
+        return TxStatus::Failed;
+    }
     if rng.gen_bool(0.85) {
         TxStatus::Completed
     } else {

@@ -74,6 +74,20 @@ fn gap(rng: &mut impl Rng, median_ms: f64) -> u32 {
     d.sample(rng).clamp(1_000.0, 300_000.0) as u32
 }
 
+/// What the shop is like when a session starts: a promotion day, and a payment outage
+/// (event-time range during which payments mostly fail).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub promo: bool,
+    pub outage: Option<(Millis, Millis)>,
+}
+
+impl Conditions {
+    fn failing(&self, at: Millis) -> bool {
+        self.outage.is_some_and(|(from, to)| from <= at && at < to)
+    }
+}
+
 impl Session {
     /// Plans a session of `customer` starting at `start`.
     pub fn plan(
@@ -82,8 +96,9 @@ impl Session {
         customer: &Customer,
         idx: u32,
         start: Millis,
-        promo: bool,
+        when: Conditions,
     ) -> Session {
+        let promo = when.promo;
         let bias = customer.spending.bias();
         let mut steps = vec![(0, Step::Landing)];
         let mut cart: Vec<(u32, u8)> = Vec::new();
@@ -129,11 +144,12 @@ impl Session {
             steps.push((t, Step::Checkout));
             if rng.gen_bool(0.72) {
                 t += rng.gen_range(20_000..180_000);
-                let mut status = orders::first_status(rng);
+                let outage = |t: u32| when.failing(start + Millis::from(t));
+                let mut status = orders::first_status(rng, outage(t));
                 steps.push((t, Step::Pay(status)));
                 if status == TxStatus::Failed && rng.gen_bool(0.4) {
                     t += rng.gen_range(15_000..120_000);
-                    status = orders::retry_status(rng);
+                    status = orders::retry_status(rng, outage(t));
                     steps.push((t, Step::Pay(status)));
                 }
                 if status != TxStatus::Failed {
@@ -254,7 +270,14 @@ mod tests {
         let mut purchases = 0;
         for i in 0..2000 {
             let c = people.sample(&mut rng);
-            let s = Session::plan(&mut rng, &catalog, people.get(c), c, i * 1000, false);
+            let s = Session::plan(
+                &mut rng,
+                &catalog,
+                people.get(c),
+                c,
+                i * 1000,
+                Conditions::default(),
+            );
             assert_eq!(s.steps[0].1, Step::Landing);
             assert!(
                 s.steps.windows(2).all(|w| w[0].0 <= w[1].0),

@@ -18,7 +18,7 @@ use super::fraud::{self, Episode};
 use super::ids::{rng_for, GenRng, Stream};
 use super::record::{FraudPattern, Payload, TopicKind};
 use super::season;
-use super::session::{Output, Session, MAX_SESSION_MS};
+use super::session::{Conditions, Output, Session, MAX_SESSION_MS};
 use crate::model::time::Millis;
 use crate::model::TxStatus;
 
@@ -34,6 +34,8 @@ pub struct ShopConfig {
     pub products: usize,
     /// Share of transactions that belong to fraud episodes.
     pub fraud_rate: f64,
+    /// Event-time range `[from, to)` of a payment outage: most payments fail.
+    pub payment_outage: Option<(Millis, Millis)>,
 }
 
 /// A record the simulation produced, before faults are injected.
@@ -92,6 +94,7 @@ pub struct Simulator {
     session_rate: f64,
     arrival_clock: f64,
     fraud_spawn_p: f64,
+    payment_outage: Option<(Millis, Millis)>,
     episodes: u64,
     ready: VecDeque<Draft>,
 }
@@ -118,6 +121,7 @@ impl Simulator {
             session_rate,
             arrival_clock: cfg.start as f64,
             fraud_spawn_p: fraud_spawn_p.min(1.0),
+            payment_outage: cfg.payment_outage,
             episodes: 0,
             ready: VecDeque::new(),
         };
@@ -145,12 +149,20 @@ impl Simulator {
         for _ in 0..n {
             let began = start - rng.gen_range(0.0..window) as Millis;
             let c = self.people.sample(&mut rng);
-            let promo = season::is_promo(began);
-            let mut s = Session::plan(&mut rng, &self.catalog, self.people.get(c), c, began, promo);
+            let when = self.conditions(began);
+            let mut s = Session::plan(&mut rng, &self.catalog, self.people.get(c), c, began, when);
             s.skip_before(start);
             if let Some(at) = s.next_at() {
                 self.push(at, Actor::Session(Box::new(s)));
             }
+        }
+    }
+
+    /// The shop's conditions for a session starting at `at`.
+    fn conditions(&self, at: Millis) -> Conditions {
+        Conditions {
+            promo: season::is_promo(at),
+            outage: self.payment_outage,
         }
     }
 
@@ -184,14 +196,14 @@ impl Simulator {
         match entry.actor {
             Actor::Arrival => {
                 let c = self.people.sample(&mut self.rng);
-                let promo = season::is_promo(at);
+                let when = self.conditions(at);
                 let s = Session::plan(
                     &mut self.rng,
                     &self.catalog,
                     self.people.get(c),
                     c,
                     at,
-                    promo,
+                    when,
                 );
                 self.push(at, Actor::Session(Box::new(s)));
                 let next = self.next_arrival();
@@ -322,11 +334,14 @@ fn mean_records_per_session(
     start: Millis,
 ) -> f64 {
     let mut rng = rng_for(seed, Stream::Estimate);
-    let promo = season::is_promo(start);
+    let when = Conditions {
+        promo: season::is_promo(start),
+        outage: None,
+    };
     let total: usize = (0..ESTIMATE_SESSIONS)
         .map(|_| {
             let c = people.sample(&mut rng);
-            Session::plan(&mut rng, catalog, people.get(c), c, start, promo)
+            Session::plan(&mut rng, catalog, people.get(c), c, start, when)
                 .steps
                 .len()
         })

@@ -24,6 +24,7 @@ pub fn config(seed: u64, limit: u64) -> GeneratorConfig {
             customers: 2_000,
             products: 300,
             fraud_rate: 0.02,
+            payment_outage: None,
         },
         faults: FaultConfig::default(),
         topics: TopicNames::default(),

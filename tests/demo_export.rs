@@ -19,7 +19,7 @@ fn rows(dir: &Path, table: &str) -> Vec<String> {
 fn demo_exports_every_family_with_rows() {
     let dir = tempfile::tempdir().unwrap();
     let out = support::shopstream()
-        .args(["demo", "--duration", "45s", "--export"])
+        .args(["demo", "--duration", "55s", "--export"])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -58,4 +58,36 @@ fn demo_exports_every_family_with_rows() {
         .filter(|r| SEGMENTS.iter().any(|s| r.contains(&format!(",{s},"))))
         .count();
     assert!(segmented > 0, "no customer has an RFM segment");
+    business_alerts_of_every_kind(&rows(&output, "business_alerts"), &text);
+}
+
+/// The demo's payment outage and its stock levels raise every kind of business alert, each
+/// on the right side of its threshold.
+fn business_alerts_of_every_kind(alerts: &[String], log: &str) {
+    use rust_decimal::Decimal;
+    let mut kinds = std::collections::BTreeSet::new();
+    for a in alerts {
+        // alert_id, kind, dimension, window_start, window_end, value, threshold, ...
+        let f: Vec<&str> = a.splitn(8, ',').collect();
+        let num = |i: usize| {
+            f[i].parse::<Decimal>()
+                .unwrap_or_else(|e| panic!("{a}: {e}"))
+        };
+        let (value, threshold) = (num(5), num(6));
+        let ok = match f[1] {
+            "revenue_drop" => value < threshold,
+            "failed_payment_rate" => value > threshold,
+            "low_stock" => value <= threshold,
+            other => panic!("unknown kind {other} in {a}"),
+        };
+        assert!(ok, "alert on the wrong side of its threshold: {a}");
+        assert!(f[0].starts_with(f[1]), "{a}");
+        kinds.insert(f[1].to_owned());
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["failed_payment_rate", "low_stock", "revenue_drop"],
+        "business alerts:\n{}\n{log}",
+        alerts.join("\n")
+    );
 }

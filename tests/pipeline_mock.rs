@@ -5,7 +5,9 @@
 //! fraud_alerts must hold exactly the orders whose fraud_score reaches the threshold.
 //! dim_customers' RFM columns must equal their recomputation from the orders, and orders
 //! with a product missing from the catalog must be kept, enriched as unknown and counted.
-//! kpi_funnel and kpi_sessions must equal their batch recomputation from the events.
+//! kpi_funnel and kpi_sessions must equal their batch recomputation from the events, and
+//! business_alerts' window alerts (a payment outage in the input) the recomputation of the
+//! alert rules over the final revenue rows.
 //! The exactly-once run has a small sink-lag limit, so stage 1 pauses its inputs for
 //! backpressure while the sink catches up.
 //! (The mock does not hide aborted records; this checks data flow and idempotence, not
@@ -44,6 +46,7 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
             ("duplicate-rate", "0.05"),
             ("fraud-rate", "0.1"),
             ("unknown-product-rate", "0.15"),
+            ("payment-outage", "40s..80s"),
         ],
     );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())
@@ -68,6 +71,12 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     // alert and the alert table is checked against the scores.
     config.engine.fraud.threshold = 0.1;
     config.engine.windows.session_gap_ms = 10_000;
+    // About two minutes of event time: short trailing averages, and a failed-payment
+    // threshold the 40 s payment outage crosses.
+    config.engine.alerts.min_history = 1;
+    config.engine.alerts.trailing_windows = 3;
+    config.engine.alerts.failed_rate_threshold = "0.2".parse().unwrap();
+    config.engine.alerts.failed_min_attempts = 5;
     if let Some(limit) = max_sink_lag {
         config.processing.max_sink_lag = limit;
     }
@@ -124,6 +133,22 @@ async fn run_pipeline(guarantee: Guarantee, max_sink_lag: Option<u64>) {
     let windows = support::oracle::check_all_revenue(&db.client).await;
     assert!(windows > 0, "at least one revenue row");
     eprintln!("{guarantee_name:?}: {windows} revenue rows equal the recomputation");
+    // Business alerts: every window alert equals the batch recomputation from the final
+    // revenue rows, the windows without orders up to the closing events included.
+    let business = support::alert_oracle::check_business_alerts(
+        &db.client,
+        &config.engine,
+        closed,
+        Duration::from_secs(60),
+    )
+    .await;
+    eprintln!("{guarantee_name:?}: business alerts equal to the recomputation: {business:?}");
+    for kind in ["revenue_drop", "failed_payment_rate"] {
+        assert!(
+            business.get(kind).is_some_and(|n| *n > 0),
+            "{kind}: {business:?}"
+        );
+    }
     let commerce = support::kpi_oracle::check_all_commerce(&db.client, &config.engine.kpis).await;
     eprintln!("{guarantee_name:?}: rows equal to the recomputation per family: {commerce:?}");
     // The stream spans less than an hour of event time: no hour window closes, so there

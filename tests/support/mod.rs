@@ -3,6 +3,7 @@
 //! and helpers to run the real `shopstream` binary. Nothing needs to be started by hand.
 #![allow(dead_code, unused_imports)]
 
+pub mod alert_oracle;
 pub mod db;
 pub mod kafka;
 pub mod kpi_oracle;

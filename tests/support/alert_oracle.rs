@@ -18,6 +18,8 @@ use super::oracle::table_rows;
 
 /// (alert_id, kind, value, threshold) of the window alerts.
 type Alert = (String, String, Decimal, Decimal);
+/// Per window start: revenue, attempts, failed payments.
+type Series = BTreeMap<i64, (Decimal, Decimal, Decimal)>;
 
 /// The window alerts the rules give for every window with `end + lateness <= settled`.
 pub fn expected_window_alerts(
@@ -27,8 +29,7 @@ pub fn expected_window_alerts(
 ) -> BTreeSet<Alert> {
     let a = &cfg.alerts;
     let lateness = cfg.windows.allowed_lateness_ms;
-    let mut series: BTreeMap<(i64, &str), BTreeMap<i64, (Decimal, Decimal, Decimal)>> =
-        BTreeMap::new();
+    let mut series: BTreeMap<(i64, &str), Series> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.status == "final") {
         let get = |k: &str| r.metrics.get(k).copied().unwrap_or_default();
         series

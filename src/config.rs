@@ -467,6 +467,25 @@ mod tests {
     }
 
     #[test]
+    fn the_example_alert_settings_are_the_defaults() {
+        // The commented `[engine.alerts]` block of the example, uncommented.
+        let example = include_str!("../shopstream.example.toml");
+        let block: String = example
+            .lines()
+            .skip_while(|l| *l != "# [engine.alerts]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        assert!(block.contains("revenue_drop_fraction"), "{block}");
+        let c = load_str(&block, &[]).expect("the alert block loads");
+        assert_eq!(c.engine.alerts, crate::analytics::alerts::AlertConfig::default());
+        let c = load_str("[engine.alerts]\nrevenue_drop_fraction = \"0.3\"\n", &[]).unwrap();
+        assert_eq!(c.engine.alerts.revenue_drop_fraction.to_string(), "0.3");
+        let e = load_str("[engine.alerts]\nmin_history = 0\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("min_history"), "{e}");
+    }
+
+    #[test]
     fn env_overrides_file() {
         let c = load_str(
             "[kafka]\nbootstrap_servers = \"a:1\"\n",

@@ -102,6 +102,8 @@ async fn every_sql_panel_returns_rows_after_a_pipeline_run() {
             ("late-rate", "0.01"),
             ("invalid-rate", "0.03"),
             ("duplicate-rate", "0.05"),
+            // Failed payments spike: the business alerts panel gets rows.
+            ("payment-outage", "40s..90s"),
         ],
     );
     tokio::task::spawn_blocking(move || generator::run(&args, &AtomicBool::new(false)).unwrap())

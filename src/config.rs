@@ -366,6 +366,7 @@ impl Config {
             return bad("kafka.bootstrap_servers", "must not be empty");
         }
         crate::security::check_settings(&self).map_err(ConfigError)?;
+        crate::limits::check_limits(&self).map_err(ConfigError)?;
         if let Err(e) = self.engine.validate() {
             return Err(ConfigError(format!("engine: {e}")));
         }

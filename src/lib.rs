@@ -13,6 +13,7 @@ pub mod dlq;
 pub mod engine;
 pub mod fraud;
 pub mod generator;
+pub mod limits;
 pub mod model;
 pub mod quality;
 pub mod replay;

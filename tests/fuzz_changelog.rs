@@ -1,34 +1,32 @@
-//! Fuzz target for the changelog format (proptest, bounded for CI): a real task's
-//! changelog — a full snapshot plus incremental flushes, covering windows, member
-//! segments, dedup, fraud profiles and the meta entries — is corrupted the ways
-//! a broken or hostile changelog topic could be: value bytes flipped, cut or replaced by
-//! arbitrary bytes, values moved under other keys (type confusion), keys damaged, entries
-//! turned into tombstones, and the `ss-applied` header JSON mangled. Restoring a task from
-//! it must give a task or a typed error (restoring stops rather than guess), never a
-//! panic; a restored task must still snapshot and tick without panicking.
+//! Fuzz target for the stage-1 changelog format (proptest, bounded for CI): a real
+//! task's changelog — a full snapshot plus incremental flushes, covering windows, member
+//! segments, dedup, fraud profiles and the meta entries — is corrupted record by record
+//! the ways a broken or hostile changelog topic could be (tests/support/changelog_fuzz.rs):
+//! keys, values and the `ss-applied` header flipped, cut, replaced, spliced, dropped or
+//! given extreme numbers, values moved under other keys (type confusion), records
+//! repeated. Decoding the records (as the runtime does) and restoring a task from them
+//! must give a task or a typed error (restoring stops rather than guess), never a panic;
+//! a restored task must still snapshot and tick without panicking.
 
+#[path = "support/changelog_fuzz.rs"]
+mod changelog_fuzz;
 mod engine_common;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use changelog_fuzz::{corrupt, corruption, decode, meta_extremes, to_wire, Lcg, Wire};
 use engine_common::*;
 use proptest::prelude::*;
-use shopstream::engine::{AppliedOffsets, ChangelogEntry, Outputs, RestorePoint, Task};
+use shopstream::engine::{ChangelogEntry, Outputs, RestorePoint, Task};
 
 /// The changelog of a task that ran a deterministic 600-step stream, and its restore point.
 fn base() -> &'static (Vec<ChangelogEntry>, RestorePoint) {
     static BASE: OnceLock<(Vec<ChangelogEntry>, RestorePoint)> = OnceLock::new();
     BASE.get_or_init(|| {
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            seed >> 11
-        };
+        let mut rng = Lcg(0x9e37_79b9_7f4a_7c15);
         let choices: Vec<Choice> = (0..600)
             .map(|_| {
-                let raw: Vec<u64> = (0..7).map(|_| next()).collect();
+                let raw: Vec<u64> = (0..7).map(|_| rng.next()).collect();
                 Choice::from_raw(
                     raw[0],
                     raw[1] % 1_500,
@@ -60,96 +58,6 @@ fn base() -> &'static (Vec<ChangelogEntry>, RestorePoint) {
     })
 }
 
-/// One corruption of the changelog.
-#[derive(Debug, Clone)]
-enum Corruption {
-    FlipValueByte {
-        entry: usize,
-        at: usize,
-        byte: u8,
-    },
-    CutValue {
-        entry: usize,
-        at: usize,
-    },
-    ReplaceValue {
-        entry: usize,
-        bytes: Vec<u8>,
-    },
-    MoveValue {
-        from: usize,
-        to: usize,
-    },
-    DamageKey {
-        entry: usize,
-        at: usize,
-        byte: u8,
-    },
-    Tombstone {
-        entry: usize,
-    },
-    MangleApplied {
-        entry: usize,
-        at: usize,
-        bytes: Vec<u8>,
-    },
-}
-
-fn corruption() -> impl Strategy<Value = Corruption> {
-    let bytes = || prop::collection::vec(any::<u8>(), 0..48);
-    prop_oneof![
-        (any::<usize>(), any::<usize>(), any::<u8>())
-            .prop_map(|(entry, at, byte)| Corruption::FlipValueByte { entry, at, byte }),
-        (any::<usize>(), any::<usize>()).prop_map(|(entry, at)| Corruption::CutValue { entry, at }),
-        (any::<usize>(), bytes())
-            .prop_map(|(entry, bytes)| Corruption::ReplaceValue { entry, bytes }),
-        (any::<usize>(), any::<usize>()).prop_map(|(from, to)| Corruption::MoveValue { from, to }),
-        (any::<usize>(), any::<usize>(), any::<u8>())
-            .prop_map(|(entry, at, byte)| Corruption::DamageKey { entry, at, byte }),
-        any::<usize>().prop_map(|entry| Corruption::Tombstone { entry }),
-        (any::<usize>(), any::<usize>(), bytes())
-            .prop_map(|(entry, at, bytes)| Corruption::MangleApplied { entry, at, bytes }),
-    ]
-}
-
-fn corrupt(log: &mut [ChangelogEntry], c: &Corruption) {
-    let n = log.len();
-    match c {
-        Corruption::FlipValueByte { entry, at, byte } => {
-            if let Some(v) = log[entry % n].value.as_mut().filter(|v| !v.is_empty()) {
-                let i = at % v.len();
-                v[i] ^= byte | 1;
-            }
-        }
-        Corruption::CutValue { entry, at } => {
-            if let Some(v) = log[entry % n].value.as_mut() {
-                let keep = at % (v.len() + 1);
-                v.truncate(keep);
-            }
-        }
-        Corruption::ReplaceValue { entry, bytes } => log[entry % n].value = Some(bytes.clone()),
-        Corruption::MoveValue { from, to } => log[to % n].value = log[from % n].value.clone(),
-        Corruption::DamageKey { entry, at, byte } => {
-            let k = &mut log[entry % n].key;
-            if !k.is_empty() {
-                let i = at % k.len();
-                k[i] = *byte;
-            }
-        }
-        Corruption::Tombstone { entry } => log[entry % n].value = None,
-        Corruption::MangleApplied { entry, at, bytes } => {
-            let e = &mut log[entry % n];
-            let mut json = serde_json::to_vec(&*e.applied).unwrap();
-            let i = at % (json.len() + 1);
-            json.splice(i..i, bytes.iter().copied());
-            // The runtime parses the header like this and stops on an error.
-            if let Ok(applied) = serde_json::from_slice::<AppliedOffsets>(&json) {
-                e.applied = Arc::new(applied);
-            }
-        }
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -158,16 +66,33 @@ proptest! {
         corruptions in prop::collection::vec(corruption(), 1..4),
     ) {
         let (log, point) = base();
-        let mut log = log.clone();
+        let mut wire = to_wire(log);
         for c in &corruptions {
-            corrupt(&mut log, c);
+            corrupt(&mut wire, c);
         }
-        if let Ok(mut task) = Task::restore(config(), inputs(), &log, point) {
-            let _ = task.snapshot();
-            let mut out = Outputs::default();
-            task.on_tick(last_now(&[]) + 1_000_000, &mut out);
-            let _ = task.flush_changelog(&mut out);
-        }
+        restore_and_run(&wire, point);
+    }
+}
+
+/// Restores a task from `wire` as stage 1 does; a restored task must keep working.
+fn restore_and_run(wire: &[Wire], point: &RestorePoint) {
+    // A record the runtime cannot decode stops the restore with its error.
+    let Ok(log) = decode(wire) else { return };
+    if let Ok(mut task) = Task::restore(config(), inputs(), &log, point) {
+        let _ = task.snapshot();
+        let mut out = Outputs::default();
+        task.on_tick(last_now(&[]) + 1_000_000, &mut out);
+        let _ = task.flush_changelog(&mut out);
+    }
+}
+
+#[test]
+fn extreme_numbers_in_meta_entries_restore_or_fail_typed() {
+    let (log, point) = base();
+    let variants = meta_extremes(&to_wire(log));
+    assert!(variants.len() > 20, "{} variants", variants.len());
+    for wire in &variants {
+        restore_and_run(wire, point);
     }
 }
 

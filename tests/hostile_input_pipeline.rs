@@ -8,7 +8,12 @@
 //! 50,000 `[` and a transaction with an object nested 40 deep), a 1.1 MB record beyond
 //! the size limit and a 900 KB invalid one under it (both DLQ records keep a cut original,
 //! else Kafka would refuse them and the partition would stop), a record of the wrong shape,
-//! binary garbage and an empty payload.
+//! binary garbage and an empty payload. Outputs too large for a Kafka message: a
+//! transaction of more items than `engine.quality.max_items`, one whose 1.03 MB field
+//! (under the input limit) would make its enriched order larger than the producer's
+//! 1 000 000-byte limit, and one of 400 items whose 1 200-byte product ids the enriched
+//! order repeats (a 0.5 MB input whose order would take over 1 MB) are rejected before the
+//! engine applies them (`too_many_items`, `oversized_output`).
 
 mod support;
 
@@ -162,4 +167,71 @@ async fn json_poison_goes_to_the_dlq_with_its_reason_and_the_partition_flows_on(
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     assert_eq!(cut, [(3, 524_288, true), (4, 524_288, true)]);
+}
+
+/// `t` with `n` copies of its item, each with product id `id`, and the amount to match.
+fn with_items(mut t: shopstream::model::Transaction, n: usize, id: &str) -> Vec<u8> {
+    let mut item = t.items[0].clone();
+    item.product_id = id.to_string();
+    t.items = vec![item; n];
+    t.amount = t
+        .items
+        .iter()
+        .map(|i| rust_decimal::Decimal::from(i.quantity) * i.unit_price - i.discount)
+        .sum();
+    serde_json::to_vec(&t).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outputs_beyond_the_message_limit_are_rejected_and_the_partition_flows_on() {
+    let k = MockKafka::with_topics(1);
+    let now = now_ms();
+    let tx = |id: &str| valid_tx(id, "c1", now);
+    let mut long_field = tx("long-field");
+    long_field.device.fingerprint = "f".repeat(1_030_000);
+    let long_field = serde_json::to_vec(&long_field).unwrap();
+    assert!(long_field.len() < 1_048_576, "under the input limit");
+    let long_ids = with_items(tx("long-ids"), 400, &"p".repeat(1_200));
+    assert!(long_ids.len() < 600_000, "{} bytes", long_ids.len());
+    let key = || "c1".to_string();
+    let records = vec![
+        (key(), serde_json::to_vec(&tx("ok-1")).unwrap()),
+        (key(), with_items(tx("many-items"), 501, "p-1")),
+        (key(), long_field),
+        (key(), long_ids),
+        (key(), with_items(tx("ok-500-items"), 500, "p-1")),
+        (key(), serde_json::to_vec(&tx("ok-2")).unwrap()),
+    ];
+    // The defaults: 1 MiB inputs, 500 items, outputs within librdkafka's 1 000 000 bytes.
+    let config = mock_config(&k.bootstrap());
+    let want = [
+        (1, "too_many_items"),
+        (2, "oversized_output"),
+        (3, "oversized_output"),
+    ];
+    let (_pg, db) = run(
+        config,
+        &k,
+        records,
+        &want,
+        &["ok-1", "ok-500-items", "ok-2"],
+    )
+    .await;
+    let rules: Vec<(i64, String)> = db
+        .client
+        .query("SELECT source_offset, rule FROM dq_rejects ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let rules: Vec<(i64, &str)> = rules.iter().map(|(o, r)| (*o, r.as_str())).collect();
+    assert_eq!(
+        rules,
+        [
+            (1, "max_items"),
+            (2, "output_fits_message"),
+            (3, "output_fits_message")
+        ]
+    );
 }

@@ -6,14 +6,25 @@
 //! abortable and the same input fails again after the rewind: one large poison record
 //! would stop its partition for good. So the original is cut to [`MAX_ORIGINAL_BYTES`]
 //! (the key to [`MAX_KEY_BYTES`]) and a DLQ record says so in its detail;
-//! [`is_truncated`] lets `dlq redrive` refuse to re-submit a cut record.
+//! [`is_truncated`] lets `dlq redrive` refuse to re-submit a cut record. The strings
+//! copied from a record (a DLQ record's detail quotes fields, a late record names its ids)
+//! are cut too, so that either record encodes within [`MAX_DLQ_RECORD_BYTES`]
+//! (`crate::limits` checks that the producer's message limit holds it).
 
 use crate::model::{DlqRecord, LateRecord};
+use crate::quality::size::truncate_json_len;
 
 /// Most bytes of an original record value kept in a DLQ or late record.
 pub const MAX_ORIGINAL_BYTES: usize = 512 * 1024;
 /// Most bytes of an original record key kept in a DLQ record.
 pub const MAX_KEY_BYTES: usize = 16 * 1024;
+/// Most bytes a DLQ record's detail takes as a JSON string (before the note of a cut).
+pub const MAX_DETAIL_BYTES: usize = 4 * 1024;
+/// Most bytes a late record's ids take as JSON strings, each.
+pub const MAX_ID_BYTES: usize = 4 * 1024;
+/// An upper bound of a bounded DLQ or late record's key and value, in JSON or Avro
+/// (the originals take 4/3 of their size in base64; see the tests).
+pub const MAX_DLQ_RECORD_BYTES: usize = 768 * 1024;
 
 const MARK: &str = " [original truncated for the DLQ: ";
 
@@ -28,6 +39,7 @@ fn cut(bytes: &mut Vec<u8>, max: usize) -> Option<usize> {
 
 /// Bounds the original value and key of a DLQ record, noting a cut in its detail.
 pub fn bound_dlq(d: &mut DlqRecord) {
+    truncate_json_len(&mut d.detail, MAX_DETAIL_BYTES);
     let value = cut(&mut d.original, MAX_ORIGINAL_BYTES);
     let key = d.original_key.as_mut().and_then(|k| cut(k, MAX_KEY_BYTES));
     let mut notes = Vec::new();
@@ -44,9 +56,11 @@ pub fn bound_dlq(d: &mut DlqRecord) {
     }
 }
 
-/// Bounds the original value of a late record.
+/// Bounds the original value and the ids of a late record.
 pub fn bound_late(l: &mut LateRecord) {
     cut(&mut l.original, MAX_ORIGINAL_BYTES);
+    truncate_json_len(&mut l.record_id, MAX_ID_BYTES);
+    truncate_json_len(&mut l.customer_id, MAX_ID_BYTES);
 }
 
 /// True when the DLQ record's original was cut, so it cannot be re-submitted.
@@ -93,5 +107,43 @@ mod tests {
         assert!(d.detail.contains("of 100000 bytes kept"), "{}", d.detail);
         let json = crate::codec::JsonCodec::default().encode(&d).unwrap();
         assert!(json.len() < 1_000_000, "fits Kafka's default message size");
+    }
+
+    /// Key (`topic/partition/offset`) and value, JSON or Avro, whichever is larger.
+    fn encoded<T: crate::codec::schemas::AvroRecord>(v: &T, s: &SourceCoord) -> usize {
+        let mut avro = Vec::new();
+        crate::codec::avro::encode_framed(u32::MAX, v, &mut avro).unwrap();
+        let json = crate::codec::JsonCodec::default().encode(v).unwrap();
+        let key = format!("{}/{}/{}", s.topic, s.partition, s.offset).len();
+        key + json.len().max(avro.len())
+    }
+
+    #[test]
+    fn hostile_dlq_and_late_records_encode_within_the_bound() {
+        let hostile = "\u{1}\"".repeat(400_000);
+        let mut d = dlq(3_000_000, 100_000);
+        d.detail = hostile.clone();
+        d.source.topic = "t".repeat(249);
+        d.source.offset = i64::MIN;
+        bound_dlq(&mut d);
+        let size = encoded(&d, &d.source);
+        assert!(size <= MAX_DLQ_RECORD_BYTES, "DLQ record of {size} bytes");
+        let mut l = LateRecord {
+            record_id: hostile.clone(),
+            customer_id: hostile,
+            event_time: i64::MIN,
+            watermark: i64::MIN,
+            lateness_ms: i64::MIN,
+            reason: "beyond_allowed_lateness".into(),
+            original: vec![0xff; 3_000_000],
+            source: d.source.clone(),
+        };
+        bound_late(&mut l);
+        let size = encoded(&l, &l.source);
+        assert!(size <= MAX_DLQ_RECORD_BYTES, "late record of {size} bytes");
+        assert!(
+            size > MAX_DLQ_RECORD_BYTES * 7 / 8,
+            "the bound is tight: {size}"
+        );
     }
 }

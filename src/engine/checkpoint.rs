@@ -152,7 +152,7 @@ impl Task {
         committed: &RestorePoint,
     ) -> Result<Task, TaskError> {
         let mut task = Task::new(cfg, inputs)?;
-        let compacted = state::compact_committed(entries, committed);
+        let compacted = state::compact_committed(entries, committed)?;
         // Results before their member segments.
         let (segments, rest): (Vec<_>, Vec<_>) = compacted
             .state
@@ -203,7 +203,7 @@ impl Task {
                     .find(|(t, _)| t == tp)
                     .map_or(0, |(_, o)| *o);
             }
-            self.flush_seq = pos.flush_seq;
+            self.flush_seq = state::restored_flush_seq(key, pos.flush_seq)?;
         } else if key.starts_with(crate::fraud::FRAUD_PREFIX.as_bytes()) {
             self.fraud.restore(key, value)?;
         } else if key.starts_with(crate::analytics::rfm_state::RFM_PREFIX.as_bytes()) {

@@ -144,6 +144,18 @@ pub(crate) const SEGMENT_PREFIX: &str = "wseg/";
 pub(crate) const SESSION_PREFIX: &str = "ses/";
 pub(crate) const DEDUP_PREFIX: &str = "dedup/";
 
+/// A flush sequence number read from `meta/position`: the next flush adds one, so the
+/// last possible number (only from a damaged entry) is an error, not an overflow later.
+pub(crate) fn restored_flush_seq(key: &[u8], seq: u64) -> Result<u64, StateError> {
+    if seq == u64::MAX {
+        return Err(StateError::bad_value(
+            key,
+            "flush sequence number has no successor",
+        ));
+    }
+    Ok(seq)
+}
+
 /// Serialises a state value. Our state types serialise infallibly (string map keys only);
 /// should that ever change, the error surfaces as a `StateError` rather than a panic.
 pub(crate) fn to_json<T: Serialize>(key: &[u8], v: &T) -> Result<Vec<u8>, StateError> {
@@ -225,10 +237,12 @@ pub struct Compacted {
 /// Replays changelog entries into the latest value per key, dropping entries written by
 /// transactions that never committed: past the committed offsets or flush sequence, or
 /// flushed by an incarnation after a later incarnation had started from an earlier flush.
+/// An incarnation epoch that has no successor (`u64::MAX`, only from a damaged header) is
+/// an error.
 pub fn compact_committed<'a>(
     entries: impl IntoIterator<Item = &'a ChangelogEntry>,
     committed: &RestorePoint,
-) -> Compacted {
+) -> Result<Compacted, StateError> {
     let entries: Vec<&ChangelogEntry> = entries.into_iter().collect();
     let mut starts = std::collections::BTreeMap::<u64, u64>::new();
     for e in &entries {
@@ -258,10 +272,16 @@ pub fn compact_committed<'a>(
             }
         }
     }
-    Compacted {
-        state,
-        next_epoch: starts.keys().next_back().map_or(1, |e| e + 1),
-    }
+    let next_epoch = match starts.keys().next_back() {
+        None => 1,
+        Some(e) => e.checked_add(1).ok_or_else(|| {
+            StateError::bad_value(
+                b"ss-applied",
+                format!("incarnation epoch {e} has no successor"),
+            )
+        })?,
+    };
+    Ok(Compacted { state, next_epoch })
 }
 
 #[cfg(test)]
@@ -317,11 +337,14 @@ mod tests {
             offsets: vec![(tp.clone(), 10)],
             flush_seq: seq,
         };
-        let state = compact_committed(&log, &point(Some(2))).state;
+        let state = compact_committed(&log, &point(Some(2))).unwrap().state;
         assert_eq!(state.len(), 1);
         assert_eq!(state.get(&b"b"[..]), Some(&b"2".to_vec()));
         // Without the sequence number only the offsets decide: "c" is taken.
-        assert_eq!(compact_committed(&log, &point(None)).state.len(), 2);
+        assert_eq!(
+            compact_committed(&log, &point(None)).unwrap().state.len(),
+            2
+        );
     }
 
     #[test]
@@ -349,10 +372,14 @@ mod tests {
             offsets: vec![(tp.clone(), 16)],
             flush_seq: Some(4),
         };
-        let c = compact_committed(&log, &committed);
+        let c = compact_committed(&log, &committed).unwrap();
         let keys: Vec<_> = c.state.keys().map(|k| String::from_utf8_lossy(k)).collect();
         assert_eq!(keys, ["first", "fourth", "second", "third"]);
         assert_eq!(c.next_epoch, 5);
-        assert_eq!(compact_committed(&[], &committed).next_epoch, 1);
+        assert_eq!(compact_committed(&[], &committed).unwrap().next_epoch, 1);
+        // A damaged header with the last possible epoch: an error, not an overflow.
+        let damaged = [e("x", 1, 1, u64::MAX, 0)];
+        let err = compact_committed(&damaged, &committed).err().unwrap();
+        assert!(err.to_string().contains("no successor"), "{err}");
     }
 }

@@ -17,6 +17,8 @@ pub mod reason {
     pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
     pub const INVALID_CURRENCY: &str = "invalid_currency";
     pub const INVALID_EMAIL: &str = "invalid_email";
+    pub const TOO_MANY_ITEMS: &str = "too_many_items";
+    pub const OVERSIZED_OUTPUT: &str = "oversized_output";
 }
 
 /// Validation rules.
@@ -32,6 +34,8 @@ pub mod rule {
     pub const AMOUNT_MATCHES_ITEMS: &str = "amount_matches_items";
     pub const CURRENCY_ISO4217: &str = "currency_iso4217";
     pub const EMAIL_FORMAT: &str = "email_format";
+    pub const MAX_ITEMS: &str = "max_items";
+    pub const OUTPUT_FITS_MESSAGE: &str = "output_fits_message";
 }
 
 /// A failed check: which rule, why, and details for a human.

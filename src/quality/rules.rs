@@ -4,14 +4,15 @@
 //! absurdly far ahead of the processing time the runtime passes in, and for transactions
 //! the business rules: amount > 0, every item with quantity ≥ 1, unit price > 0 and a
 //! non-negative discount, amount = Σ(quantity × unit_price − discount) within one cent,
-//! an ISO 4217 currency and a well-formed email when one is given. The first failing rule
-//! wins. The checks allocate only when they fail.
+//! an ISO 4217 currency and a well-formed email when one is given, and outputs that fit a
+//! Kafka message (at most `max_items` items, an output bound within `max_output_bytes`:
+//! see `size.rs`). The first failing rule wins. The checks allocate only when they fail.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::rejection::{reason, rule, Rejection};
-use super::{currency, email};
+use super::{currency, email, size};
 use crate::model::time::Millis;
 use crate::model::{Record, Transaction, UserEvent};
 
@@ -26,6 +27,12 @@ pub struct QualityConfig {
     pub require_key_match: bool,
     /// Tolerance of the amount-equals-items rule, in cents.
     pub amount_tolerance_cents: i64,
+    /// Most line items of a transaction (`too_many_items` beyond).
+    pub max_items: usize,
+    /// Most bytes (key and value) an accepted transaction's enriched order or fraud alert
+    /// may take (`oversized_output` beyond); at most the producer's `message.max.bytes`
+    /// minus [`size::MESSAGE_OVERHEAD_BYTES`], checked at start-up.
+    pub max_output_bytes: usize,
 }
 
 impl Default for QualityConfig {
@@ -34,6 +41,8 @@ impl Default for QualityConfig {
             max_future_ms: 3_600_000,
             require_key_match: true,
             amount_tolerance_cents: 1,
+            max_items: 500,
+            max_output_bytes: size::DEFAULT_MESSAGE_MAX_BYTES - size::MESSAGE_OVERHEAD_BYTES,
         }
     }
 }
@@ -238,6 +247,29 @@ impl Validator {
         Ok(())
     }
 
+    /// The output size rules (`size.rs`), before any rule that formats record fields.
+    fn output_size(&self, t: &Transaction) -> Result<(), Rejection> {
+        if t.items.len() > self.cfg.max_items {
+            return Err(Rejection::new(
+                reason::TOO_MANY_ITEMS,
+                rule::MAX_ITEMS,
+                format!("{} items, limit {}", t.items.len(), self.cfg.max_items),
+            ));
+        }
+        let bound = size::output_bound(t);
+        if bound > self.cfg.max_output_bytes {
+            return Err(Rejection::new(
+                reason::OVERSIZED_OUTPUT,
+                rule::OUTPUT_FITS_MESSAGE,
+                format!(
+                    "its enriched order could take {bound} bytes, limit {}",
+                    self.cfg.max_output_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn transaction(
         &self,
         t: &Transaction,
@@ -250,6 +282,7 @@ impl Validator {
         if t.items.is_empty() {
             return Err(Rejection::missing_field("items"));
         }
+        self.output_size(t)?;
         for (i, item) in t.items.iter().enumerate() {
             if blank(&item.product_id) {
                 return Err(Rejection::missing_field(&format!("items[{i}].product_id")));
@@ -348,6 +381,59 @@ mod tests {
         t.items[0].quantity = i32::MAX;
         t.items[0].unit_price = Decimal::MAX;
         assert_eq!(rule_of(&t), rule::AMOUNT_MATCHES_ITEMS);
+    }
+
+    #[test]
+    fn outputs_too_large_for_a_message_are_rejected_before_the_engine() {
+        let cfg = QualityConfig {
+            max_items: 5,
+            max_output_bytes: 64 * 1024,
+            ..QualityConfig::default()
+        };
+        let v = Validator::new(cfg);
+        let run = |t: &Transaction| {
+            v.validate(
+                &Record::Transaction(t.clone()),
+                Some(t.customer_id.as_bytes()),
+                t.timestamp,
+            )
+        };
+        let base = testkit::transaction(1, 1, 1_000);
+        run(&base).unwrap();
+        let mut t = base.clone();
+        t.items = vec![base.items[0].clone(); 6];
+        let r = run(&t).unwrap_err();
+        assert_eq!(
+            (r.reason.as_str(), r.rule.as_str()),
+            (reason::TOO_MANY_ITEMS, rule::MAX_ITEMS)
+        );
+        assert!(r.detail.contains("6 items, limit 5"), "{}", r.detail);
+        // Within the item limit, but the items' ids take 4 × 2 × 10 000 bytes.
+        let mut t = base.clone();
+        t.items = vec![base.items[0].clone(); 4];
+        for i in &mut t.items {
+            i.product_id = "p".repeat(10_000);
+        }
+        let r = run(&t).unwrap_err();
+        assert_eq!(r.reason, reason::OVERSIZED_OUTPUT);
+        assert_eq!(r.rule, rule::OUTPUT_FITS_MESSAGE);
+        // A large field elsewhere, just under and just over the limit.
+        let mut t = base.clone();
+        t.device.fingerprint = String::new();
+        let room = 64 * 1024 - size::output_bound(&t);
+        t.device.fingerprint = "f".repeat(room);
+        run(&t).unwrap();
+        t.device.fingerprint.push('f');
+        assert_eq!(run(&t).unwrap_err().reason, reason::OVERSIZED_OUTPUT);
+        // The default limits accept an order of the most items of short ids.
+        let mut t = base;
+        t.items = vec![t.items[0].clone(); QualityConfig::default().max_items];
+        t.amount = t
+            .items
+            .iter()
+            .map(|i| Decimal::from(i.quantity) * i.unit_price - i.discount)
+            .sum();
+        check(&t).unwrap();
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! (a `DashMap` keyed by product_id, latest `updated_at` wins, tombstones delete), fed by a
 //! background thread that reads every partition from the beginning with no consumer group,
 //! like a Kafka Streams global table. Processing waits until the table has caught up with
-//! the topic's end once, so enrichment at start sees the whole catalog.
+//! the topic's end once, so enrichment at start sees the whole catalog. Product names and
+//! brands longer than `quality::size::MAX_CATALOG_TEXT_BYTES` are cut on the way in, which
+//! keeps enriched orders within the bound the output size rule relies on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,7 +46,11 @@ impl Catalog {
         self.products.is_empty()
     }
 
-    pub fn upsert(&self, p: Product) {
+    pub fn upsert(&self, mut p: Product) {
+        let cut = crate::quality::size::bound_catalog_text(&mut p.name);
+        if crate::quality::size::bound_catalog_text(&mut p.brand) || cut {
+            warn!(product_id = %p.product_id, "catalog name or brand cut to its size bound");
+        }
         // One entry guard for the compare and the write: holding a read guard from `get`
         // while inserting into the same shard would deadlock.
         match self.products.entry(p.product_id.clone()) {

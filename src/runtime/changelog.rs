@@ -5,7 +5,9 @@
 //! wrote them, and the input position the entry reflects in the `ss-applied` header
 //! (JSON [`AppliedOffsets`]). The task's flush sequence number travels as the commit
 //! metadata (`flush_seq=N`) of the input offsets, so a restore knows exactly which flush
-//! committed, even on a broker that does not hide aborted records.
+//! committed, even on a broker that does not hide aborted records. [`EntryDecoder`] turns
+//! a record's key, payload and header back into an entry without I/O (stage 1 and stage 2
+//! restore through it; tests/fuzz_*changelog.rs feed it hostile records).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,13 +23,63 @@ use crate::engine::{AppliedOffsets, ChangelogEntry, RestorePoint, TopicPartition
 pub const APPLIED_HEADER: &str = "ss-applied";
 const SEQ_PREFIX: &str = "flush_seq=";
 
+/// The `ss-applied` header value of an entry: its applied offsets as JSON.
+pub fn applied_json(a: &AppliedOffsets) -> Vec<u8> {
+    serde_json::to_vec(a).expect("applied offsets serialise infallibly")
+}
+
 /// The header carrying an entry's applied offsets; one per flush, shared by its entries.
 pub fn applied_header(a: &AppliedOffsets) -> OwnedHeaders {
-    let json = serde_json::to_vec(a).expect("applied offsets serialise infallibly");
     OwnedHeaders::new().insert(Header {
         key: APPLIED_HEADER,
-        value: Some(&json),
+        value: Some(&applied_json(a)),
     })
+}
+
+/// Why a changelog record is not an entry. Restoring stops on it rather than guess.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EntryError {
+    #[error("no {APPLIED_HEADER} header")]
+    MissingHeader,
+    #[error("bad {APPLIED_HEADER} header: {0}")]
+    BadHeader(String),
+}
+
+/// Decodes changelog records into engine entries, parsing each distinct `ss-applied`
+/// header once (the entries of one flush share it).
+#[derive(Default)]
+pub struct EntryDecoder {
+    parsed: HashMap<Vec<u8>, Arc<AppliedOffsets>>,
+}
+
+impl EntryDecoder {
+    /// The entry of a record with `key`, `payload` (`None`: a tombstone) and the value of
+    /// its `ss-applied` header. A record without a key gets the empty key, which no state
+    /// owns: restoring it fails with a bad-key error.
+    pub fn decode(
+        &mut self,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        applied: Option<&[u8]>,
+    ) -> Result<ChangelogEntry, EntryError> {
+        let raw = applied.ok_or(EntryError::MissingHeader)?;
+        let applied = match self.parsed.get(raw) {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<AppliedOffsets> = Arc::new(
+                    serde_json::from_slice(raw)
+                        .map_err(|e| EntryError::BadHeader(e.to_string()))?,
+                );
+                self.parsed.insert(raw.to_vec(), a.clone());
+                a
+            }
+        };
+        Ok(ChangelogEntry {
+            key: key.unwrap_or_default().to_vec(),
+            value: payload.map(<[u8]>::to_vec),
+            applied,
+        })
+    }
 }
 
 /// Commit metadata carrying the flush sequence number.
@@ -78,7 +130,7 @@ pub fn read_partition(
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
     consumer.assign(&tpl)?;
-    let mut parsed: HashMap<Vec<u8>, Arc<AppliedOffsets>> = HashMap::new();
+    let mut decoder = EntryDecoder::default();
     let start = Instant::now();
     loop {
         if start.elapsed() > timeout {
@@ -88,38 +140,15 @@ pub fn read_partition(
             continue;
         };
         let m = m.with_context(|| format!("reading {topic}/{partition}"))?;
-        let raw = m
-            .headers()
-            .and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == APPLIED_HEADER)
-                    .and_then(|h| h.value)
-            })
-            .with_context(|| {
-                format!(
-                    "{topic}/{partition}@{}: no {APPLIED_HEADER} header",
-                    m.offset()
-                )
-            })?;
-        let applied = match parsed.get(raw) {
-            Some(a) => a.clone(),
-            None => {
-                let a: Arc<AppliedOffsets> =
-                    Arc::new(serde_json::from_slice(raw).with_context(|| {
-                        format!(
-                            "{topic}/{partition}@{}: bad {APPLIED_HEADER} header",
-                            m.offset()
-                        )
-                    })?);
-                parsed.insert(raw.to_vec(), a.clone());
-                a
-            }
-        };
-        entries.push(ChangelogEntry {
-            key: m.key().unwrap_or_default().to_vec(),
-            value: m.payload().map(<[u8]>::to_vec),
-            applied,
+        let header = m.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == APPLIED_HEADER)
+                .and_then(|h| h.value)
         });
+        let entry = decoder
+            .decode(m.key(), m.payload(), header)
+            .with_context(|| format!("{topic}/{partition}@{}", m.offset()))?;
+        entries.push(entry);
         if m.offset() + 1 >= high {
             return Ok(entries);
         }

@@ -1,18 +1,22 @@
-//! Partitions held back while the schema registry is unreachable. When stage 1 cannot
-//! decode a record because the registry is down (a retriable [`DecodeError`]), the record
+//! Partitions held back while the schema registry is unreachable. When stage 1 (or the
+//! PostgreSQL sink) cannot decode a record because the registry is down (a retriable
+//! [`DecodeError`]), the record
 //! is neither processed nor dead-lettered: its partition is paused and remembered here
 //! with the record's offset and bytes. The consume loop keeps polling (heartbeats,
 //! commits of the other partitions, rebalances), and on each tick the held record is
 //! probed again with backoff; once the registry answers (or says the record is poison) the
 //! partition is sought back to the held offset and resumed, so the record is processed —
 //! or sent to the DLQ — exactly as if there had been no outage. Records of a held partition
-//! that were already fetched are ignored, which is safe because of that seek.
+//! that were already fetched are ignored, which is safe because of that seek. A hold
+//! remembers what the record is (`K`: stage 1's [`RecordKind`], the sink's topic) so the
+//! probe decodes it the same way; any consumer type works (stage 1's `BaseConsumer`, the
+//! sink's `StreamConsumer`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
@@ -21,20 +25,28 @@ use crate::codec::retry::Backoff;
 use crate::codec::{DecodeError, RecordKind};
 
 /// One held partition.
-struct Hold {
+struct Hold<K> {
     offset: i64,
-    kind: RecordKind,
+    kind: K,
     payload: Vec<u8>,
     retry_at: Instant,
     backoff: Backoff,
 }
 
-/// The partitions stage 1 holds for a registry outage, by (topic, partition).
-#[derive(Default)]
-pub struct RegistryHolds {
-    held: BTreeMap<(String, i32), Hold>,
+/// The partitions held for a registry outage, by (topic, partition).
+pub struct RegistryHolds<K = RecordKind> {
+    held: BTreeMap<(String, i32), Hold<K>>,
     /// Times a partition was held (for tests and the stage's counters).
     pub holds: u64,
+}
+
+impl<K> Default for RegistryHolds<K> {
+    fn default() -> Self {
+        RegistryHolds {
+            held: BTreeMap::new(),
+            holds: 0,
+        }
+    }
 }
 
 fn tpl(topic: &str, partition: i32) -> TopicPartitionList {
@@ -43,7 +55,12 @@ fn tpl(topic: &str, partition: i32) -> TopicPartitionList {
     t
 }
 
-impl RegistryHolds {
+impl<K> RegistryHolds<K> {
+    /// True while no partition is held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
     /// True while `topic/partition` is held: a fetched record of it must be ignored.
     pub fn is_held(&self, topic: &str, partition: i32) -> bool {
         self.held.contains_key(&(topic.to_string(), partition))
@@ -51,11 +68,11 @@ impl RegistryHolds {
 
     /// Holds the partition of `m` at `m`'s offset after `error`: pauses it until a probe
     /// succeeds.
-    pub fn hold<C: ConsumerContext>(
+    pub fn hold<C: ConsumerContext, X: Consumer<C>>(
         &mut self,
-        consumer: &BaseConsumer<C>,
+        consumer: &X,
         m: &BorrowedMessage<'_>,
-        kind: RecordKind,
+        kind: K,
         error: &DecodeError,
     ) -> Result<()> {
         let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
@@ -83,9 +100,9 @@ impl RegistryHolds {
 
     /// Keeps a held partition paused (another pause/resume, e.g. backpressure's, may have
     /// resumed it).
-    pub fn repause<C: ConsumerContext>(
+    pub fn repause<C: ConsumerContext, X: Consumer<C>>(
         &self,
-        consumer: &BaseConsumer<C>,
+        consumer: &X,
         topic: &str,
         partition: i32,
     ) -> Result<()> {
@@ -97,10 +114,10 @@ impl RegistryHolds {
     /// Drops the holds of partitions no longer assigned, probes every held record that is
     /// due with `probe`, and releases the partitions whose
     /// probe no longer fails retriably (seek back to the held offset, resume).
-    pub fn tick<C: ConsumerContext>(
+    pub fn tick<C: ConsumerContext, X: Consumer<C>>(
         &mut self,
-        consumer: &BaseConsumer<C>,
-        mut probe: impl FnMut(RecordKind, &[u8]) -> Result<(), DecodeError>,
+        consumer: &X,
+        mut probe: impl FnMut(&K, &[u8]) -> Result<(), DecodeError>,
     ) -> Result<()> {
         if self.held.is_empty() {
             return Ok(());
@@ -124,7 +141,7 @@ impl RegistryHolds {
             let Some(h) = self.held.get_mut(&key) else {
                 continue;
             };
-            match probe(h.kind, &h.payload) {
+            match probe(&h.kind, &h.payload) {
                 Err(e) if e.is_retriable() => {
                     let delay = h.backoff.next_delay();
                     h.retry_at = Instant::now() + delay;
@@ -138,9 +155,9 @@ impl RegistryHolds {
         Ok(())
     }
 
-    fn release<C: ConsumerContext>(
+    fn release<C: ConsumerContext, X: Consumer<C>>(
         &mut self,
-        consumer: &BaseConsumer<C>,
+        consumer: &X,
         key: (String, i32),
     ) -> Result<()> {
         let Some(h) = self.held.remove(&key) else {
@@ -167,9 +184,9 @@ impl RegistryHolds {
 
     /// Resumes every held partition without seeking: after an abort the consumer was
     /// rewound to the committed offsets, which lie at or before every held record.
-    pub fn release_after_rewind<C: ConsumerContext>(
+    pub fn release_after_rewind<C: ConsumerContext, X: Consumer<C>>(
         &mut self,
-        consumer: &BaseConsumer<C>,
+        consumer: &X,
     ) -> Result<()> {
         for ((topic, partition), _) in std::mem::take(&mut self.held) {
             consumer

@@ -519,7 +519,7 @@ impl super::processor::Stage for Stage1 {
         let (decoder, handle) = (&self.decoder, &self.handle);
         self.holds.tick(consumer, |kind, payload| {
             handle
-                .block_on(decoder.decode_record(kind, Some(payload)))
+                .block_on(decoder.decode_record(*kind, Some(payload)))
                 .map(|_| ())
         })
     }

@@ -4,7 +4,11 @@
 //! PostgreSQL are the truth: a record below the stored offset of its partition is skipped,
 //! so redelivery after a crash (or a Kafka commit that never happened) changes nothing.
 //! Kafka commits are only a hint for where to resume. A failed PostgreSQL write is retried
-//! with backoff on a fresh connection, keeping the batch, so nothing is lost.
+//! with backoff on a fresh connection, keeping the batch, so nothing is lost. A record that
+//! cannot be decoded because the schema registry is down holds just its partition
+//! (`runtime::registry_hold`, as in stage 1): the other partitions' rows keep being
+//! written, no offset past the held record is stored, and the partition resumes at it once
+//! the registry answers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +31,7 @@ use crate::codec::subjects::{
 use crate::codec::{DecodeError, InputDecoder};
 use crate::model::{DlqRecord, SourceCoord};
 use crate::runtime::backpressure::SinkLag;
+use crate::runtime::registry_hold::RegistryHolds;
 use crate::runtime::topology::{Topology, SINK_GROUP};
 
 /// Settings of one sink instance.
@@ -91,6 +96,8 @@ pub struct SinkTotals {
     pub skipped_below_stored_offset: u64,
     pub batches: u64,
     pub rows: u64,
+    /// Times a partition was held for a schema registry outage.
+    pub registry_holds: u64,
 }
 
 /// Connects to PostgreSQL, applies migrations, and returns the client.
@@ -145,7 +152,12 @@ pub async fn run(
     let mut stored = offsets::load(&client, &settings.group).await?;
     let mut totals = SinkTotals::default();
     let mut last_record = Instant::now();
+    // Held partitions, with the canonical topic each held record is decoded as.
+    let mut holds: RegistryHolds<String> = RegistryHolds::default();
     loop {
+        if !holds.is_empty() {
+            probe_holds(&mut holds, &consumer, &decoder)?;
+        }
         let control = *stop.borrow();
         let stopping = control != SinkControl::Run;
         let mut batch = Batch::default();
@@ -159,16 +171,29 @@ pub async fn run(
                 _ = stop.changed(), if !stopping => continue,
             };
             let msg = msg.context("consuming")?;
+            if holds.is_held(msg.topic(), msg.partition()) {
+                // Fetched before the hold; read again from the held offset on release.
+                holds.repause(&consumer, msg.topic(), msg.partition())?;
+                continue;
+            }
             let key = (msg.topic().to_string(), msg.partition());
             if stored.get(&key).is_some_and(|&o| msg.offset() < o) {
                 totals.skipped_below_stored_offset += 1;
                 continue;
             }
-            next.insert(key, msg.offset() + 1);
-            totals.records += 1;
             let canonical = settings.topology.canonical(msg.topic()).into_owned();
-            if let Some(r) = decode(&decoder, &canonical, &msg).await {
-                batch.push(r);
+            match decode(&decoder, &canonical, &msg).await {
+                Decoded::Row(r) => {
+                    next.insert(key, msg.offset() + 1);
+                    totals.records += 1;
+                    if let Some(r) = r {
+                        batch.push(r);
+                    }
+                }
+                Decoded::RegistryDown(e) => {
+                    holds.hold(&consumer, &msg, canonical, &e)?;
+                    totals.registry_holds += 1;
+                }
             }
         }
         let done = match control {
@@ -176,6 +201,7 @@ pub async fn run(
             SinkControl::Stop => true,
             SinkControl::Drain => {
                 next.is_empty()
+                    && holds.is_empty()
                     && (last_record.elapsed() >= DRAIN_QUIET || drained(&consumer, &stored))
             }
         };
@@ -202,6 +228,8 @@ pub async fn run(
                 // them (the upserts are idempotent).
                 stored = offsets::load(&client, &settings.group).await?;
                 rewind_to(&consumer, &stored)?;
+                // The stored offsets lie at or before every held record.
+                holds.release_after_rewind(&consumer)?;
                 info!(
                     partitions = stored.len(),
                     "sink rewound to the offsets stored in PostgreSQL"
@@ -229,54 +257,64 @@ pub async fn run(
     }
 }
 
+/// What became of one consumed record.
+enum Decoded {
+    /// Its row (None: a tombstone, or a topic without a table).
+    Row(Option<SinkRecord>),
+    /// The schema registry is unreachable: hold the partition at this record.
+    RegistryDown(DecodeError),
+}
+
 /// Decodes one record into its row; a record that cannot be decoded becomes a dq_rejects
 /// row naming the output topic coordinates, so it is visible and never silently dropped.
-/// A schema registry outage is not the record's fault: the sink waits it out with backoff
-/// (the batch in hand is kept, nothing is written meanwhile) instead of dead-lettering.
-async fn decode(
-    decoder: &InputDecoder,
-    topic: &str,
-    msg: &BorrowedMessage<'_>,
-) -> Option<SinkRecord> {
-    let payload = msg.payload()?; // tombstones (compacted topics) carry no row
-    let mut backoff = Backoff::default();
-    let r = loop {
-        match decode_row(decoder, topic, payload).await? {
-            Err(e) if e.is_retriable() => {
-                let delay = backoff.next_delay();
-                warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(),
-                    error = %e, attempt = backoff.attempts(),
-                    waited_ms = backoff.waited().as_millis() as u64,
-                    "schema registry unavailable: the sink waits to decode");
-                tokio::time::sleep(delay).await;
-            }
-            r => break r,
-        }
+/// A schema registry outage is not the record's fault: the caller holds its partition.
+async fn decode(decoder: &InputDecoder, topic: &str, msg: &BorrowedMessage<'_>) -> Decoded {
+    let Some(payload) = msg.payload() else {
+        return Decoded::Row(None); // tombstones (compacted topics) carry no row
     };
-    match r {
-        Ok(r) => Some(r),
-        Err(e) => {
-            warn!(
-                topic,
-                partition = msg.partition(),
-                offset = msg.offset(),
-                reason = e.reason(),
-                "sink cannot decode record"
-            );
-            Some(SinkRecord::Dlq(Box::new(DlqRecord {
-                original: payload.to_vec(),
-                original_key: msg.key().map(<[u8]>::to_vec),
-                reason: e.reason().to_string(),
-                rule: "sink_decode".into(),
-                detail: e.detail(),
-                source: SourceCoord {
-                    topic: msg.topic().to_string(),
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                },
-            })))
-        }
-    }
+    let e = match decode_row(decoder, topic, payload).await {
+        None => return Decoded::Row(None),
+        Some(Ok(r)) => return Decoded::Row(Some(r)),
+        Some(Err(e)) if e.is_retriable() => return Decoded::RegistryDown(e),
+        Some(Err(e)) => e,
+    };
+    warn!(
+        topic,
+        partition = msg.partition(),
+        offset = msg.offset(),
+        reason = e.reason(),
+        "sink cannot decode record"
+    );
+    Decoded::Row(Some(SinkRecord::Dlq(Box::new(DlqRecord {
+        original: payload.to_vec(),
+        original_key: msg.key().map(<[u8]>::to_vec),
+        reason: e.reason().to_string(),
+        rule: "sink_decode".into(),
+        detail: e.detail(),
+        source: SourceCoord {
+            topic: msg.topic().to_string(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+        },
+    }))))
+}
+
+/// Probes the held records that are due and releases the partitions whose record no
+/// longer fails for the registry (see [`RegistryHolds::tick`]).
+fn probe_holds(
+    holds: &mut RegistryHolds<String>,
+    consumer: &StreamConsumer,
+    decoder: &InputDecoder,
+) -> Result<()> {
+    tokio::task::block_in_place(|| {
+        let handle = tokio::runtime::Handle::current();
+        holds.tick(consumer, |topic, payload| {
+            match handle.block_on(decode_row(decoder, topic, payload)) {
+                Some(Err(e)) => Err(e),
+                _ => Ok(()),
+            }
+        })
+    })
 }
 
 /// Decodes `payload` of the canonical output `topic` into its row (None: no table).

@@ -121,7 +121,7 @@ impl Merger {
         }
         // Key order puts results (`win/`) before member segments (`wseg/`), which stage 2
         // does not write anyway (its partials carry counts, not members).
-        let compacted = state::compact_committed(entries, committed);
+        let compacted = state::compact_committed(entries, committed)?;
         for (key, value) in compacted.state {
             self.apply_entry(&key, &value)?;
         }
@@ -146,7 +146,7 @@ impl Merger {
             for (tp, next) in self.inputs.iter().zip(self.applied.iter_mut()) {
                 *next = pos.next_offset(tp).unwrap_or(0);
             }
-            self.flush_seq = pos.flush_seq;
+            self.flush_seq = state::restored_flush_seq(key, pos.flush_seq)?;
         } else if key.starts_with(state::WINDOW_PREFIX.as_bytes())
             || key.starts_with(state::SEGMENT_PREFIX.as_bytes())
         {

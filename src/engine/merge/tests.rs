@@ -225,8 +225,8 @@ fn restore_ignores_uncommitted_entries_and_continues_identically() {
     f.m.flush_changelog(&mut f.out).unwrap();
     let log = std::mem::take(&mut f.out.changelog);
     assert_eq!(
-        compact_committed(&log, &committed).state,
-        compact_committed(&snapshot, &committed).state,
+        compact_committed(&log, &committed).unwrap().state,
+        compact_committed(&snapshot, &committed).unwrap().state,
         "the committed changelog compacts to the snapshot"
     );
 

@@ -78,7 +78,7 @@ mod tests {
         assert_eq!(value_subject(TRANSACTIONS), "shop.transactions-value");
         assert_eq!(kpi_topic("revenue"), "shop.kpi.revenue");
         let all = topic_schemas();
-        assert_eq!(all.len(), 8 + KPI_FAMILIES.len());
+        assert_eq!(all.len(), 9 + KPI_FAMILIES.len());
         for (_, file) in all {
             assert!(crate::codec::schemas::by_file(file).is_some(), "{file}");
         }

@@ -3,6 +3,7 @@
 //! and helpers to run the real `shopstream` binary. Nothing needs to be started by hand.
 #![allow(dead_code, unused_imports)]
 
+pub mod analytics_check;
 pub mod db;
 pub mod kafka;
 pub mod kpi_oracle;
@@ -14,6 +15,7 @@ pub mod raw_input;
 pub mod rfm_oracle;
 pub mod session_batch;
 pub mod session_oracle;
+pub mod topic_oracle;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;

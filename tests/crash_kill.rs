@@ -6,7 +6,10 @@
 //! every valid, unique transaction exactly once in fact_orders or (when the watermark had
 //! passed it) in late_records, every invalid record once in dq_rejects, and every revenue
 //! row (minute and hour windows, overall and per category) equal to the recomputation
-//! from the orders. Nothing lost, nothing doubled.
+//! from the orders; kpi_funnel and kpi_sessions (10 s session gap) equal to the batch
+//! recomputation from the accepted events and dim_customers' RFM columns to theirs from
+//! the orders; and every KPI topic and shop.customers.rfm with no key at two values in one
+//! revision and its latest revisions equal to the tables. Nothing lost, nothing doubled.
 //!
 //! The mock cluster does not store offsets sent to a transaction, so in exactly-once mode a
 //! restarted instance re-reads its inputs from the start and must recognise what its
@@ -22,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use shopstream::generator;
+use support::analytics_check::{
+    check_session_and_customer_analytics, set_session_gap, TEST_SESSION_GAP_MS,
+};
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::{open_event_time, MockKafka};
 use support::oracle::{
@@ -115,6 +121,7 @@ async fn crash_test(guarantee: &str) {
         text.replace("[processing]\n", "[processing]\ncommit_interval_ms = 500\n"),
     )
     .unwrap();
+    set_session_gap(&config, TEST_SESSION_GAP_MS);
     let log = dir.path().join("run.log");
     let db = Db::connect(&pg).await;
 
@@ -169,6 +176,19 @@ async fn crash_test(guarantee: &str) {
         .await;
     // Give a doubled row, if any, the time to show up before checking.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // Funnel, sessions and RFM against their recomputation, and every KPI topic and the
+    // RFM topic against the tables, while the sink still runs to catch up.
+    let closed_until = input.max_event_time + 19 * 60_000;
+    let analytics = check_session_and_customer_analytics(
+        &db.client,
+        &k.bootstrap(),
+        &input,
+        &config,
+        closed_until,
+        Duration::from_secs(60),
+    )
+    .await;
+    eprintln!("crash test ({guarantee}): {analytics:?}");
     let clean = child.terminate();
 
     let got = db.order_ids().await;

@@ -1,7 +1,9 @@
 //! Scale test: instances of the real binary join and leave one consumer group mid-stream
 //! (1 → 3 → 2 → 1, each leaving with SIGTERM, so every rebalance goes through the revoke
 //! callback's commit), and PostgreSQL must end exactly as the oracle says — the same
-//! result one instance gives (tests/crash_kill.rs, pipeline_mock.rs check that one).
+//! result one instance gives (tests/crash_kill.rs, pipeline_mock.rs check that one) —
+//! funnel, sessions (10 s session gap) and customer RFM included, and every KPI topic
+//! and shop.customers.rfm must be undoubled and end at the tables' rows.
 
 mod support;
 
@@ -9,11 +11,13 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use shopstream::generator;
+use support::analytics_check::{
+    check_session_and_customer_analytics, set_session_gap, TEST_SESSION_GAP_MS,
+};
 use support::db::{generate_args, start_pg, Db};
 use support::kafka::MockKafka;
 use support::oracle::{
-    check_all_activity, check_all_revenue, check_kpi_topics_equal_tables, check_quality, expected,
-    input_stats, QUALITY_TOTAL,
+    check_all_activity, check_all_revenue, check_quality, expected, input_stats, QUALITY_TOTAL,
 };
 use support::proc::{log_report, log_tail, spawn_run, write_config};
 
@@ -44,6 +48,9 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     let configs: Vec<_> = (0..3)
         .map(|i| write_config(dir.path(), &k.bootstrap(), pg.port(), "exactly-once", i))
         .collect();
+    for c in &configs {
+        set_session_gap(c, TEST_SESSION_GAP_MS);
+    }
     let a = spawn_run(&configs[0], &log);
     tokio::time::sleep(Duration::from_secs(8)).await;
     let b = spawn_run(&configs[1], &log);
@@ -76,6 +83,17 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
     db.wait_count(QUALITY_TOTAL, input.records, Duration::from_secs(150))
         .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // Funnel, sessions and RFM against their recomputation, and every KPI topic and the
+    // RFM topic against the tables, while the last instance's sink still catches up.
+    let analytics = check_session_and_customer_analytics(
+        &db.client,
+        &k.bootstrap(),
+        &input,
+        &configs[2],
+        input.max_event_time + 19 * 60_000,
+        Duration::from_secs(60),
+    )
+    .await;
     assert!(
         c.terminate(),
         "the last instance must stop cleanly; log:\n{}",
@@ -107,9 +125,8 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
             "at least one {family} row"
         );
     }
-    let on_topics = check_kpi_topics_equal_tables(&db.client, &k.bootstrap()).await;
     eprintln!(
-        "scale test: {on_topics} KPI rows equal on the topics and in PostgreSQL; {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, \
+        "scale test: {analytics:?}; {} fact_orders rows, missing {}, extra {}, {revoked} revocations committed, \
          {windows} revenue, {activity} activity and {quality} quality rows checked",
         got.len(),
         valid.difference(&got).count(),

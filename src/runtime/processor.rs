@@ -1,5 +1,5 @@
 //! The consume loop shared by both stages: one consumer in the stage's group
-//! (cooperative-sticky, auto-commit off, read_committed, optionally a static member),
+//! (range assignment, auto-commit off, read_committed, optionally a static member),
 //! driven from a dedicated thread because librdkafka's transaction calls block. A
 //! [`Stage`] processes each record and commits on the interval. The consumer context
 //! commits the open interval in the revoke callback — on this same thread, inside `poll` —
@@ -94,6 +94,15 @@ impl<S: Stage> ConsumerContext for ProcessorContext<S> {
     }
 }
 
+/// The group's partition assignment strategy. Stage-1 task `p` consumes partition `p`
+/// of shop.transactions and of shop.events together (one watermark, one changelog
+/// partition, one partials source), so both must go to the same member: `range` assigns
+/// equally partitioned topics' same partition numbers to the same member.
+/// `cooperative-sticky` assigns topic-partitions independently: after a join it left
+/// transactions-2..5 on one instance and events-2..5 on others, splitting those tasks in
+/// two (tests/runtime_copartition.rs, tests/scale.rs).
+pub const ASSIGNMENT_STRATEGY: &str = "range";
+
 /// Which group a stage's consumer joins, as whom, and what it subscribes to.
 pub struct Subscription<'a> {
     pub group: &'a str,
@@ -123,7 +132,7 @@ pub fn run<S: Stage>(
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("partition.assignment.strategy", ASSIGNMENT_STRATEGY)
         .create_with_context(ProcessorContext {
             stage: shared.clone(),
             failure: Mutex::new(None),

@@ -134,26 +134,6 @@ fn page_views(bootstrap: &str, partitions: i32, at: i64, name: &str) -> Vec<(Str
     written
 }
 
-/// The latest revision of every KPI row on `topic` (an upsert stream keyed by the row
-/// key), read from the beginning to the end of each partition.
-pub fn latest_kpi_rows(
-    bootstrap: &str,
-    topic: &str,
-) -> std::collections::BTreeMap<String, shopstream::model::KpiRow> {
-    let mut latest = std::collections::BTreeMap::<String, shopstream::model::KpiRow>::new();
-    read_to_end(bootstrap, topic, |payload| {
-        let row: shopstream::model::KpiRow =
-            serde_json::from_slice(payload).expect("a KPI row in JSON");
-        match latest.get(&row.key()) {
-            Some(old) if old.revision >= row.revision => {}
-            _ => {
-                latest.insert(row.key(), row);
-            }
-        }
-    });
-    latest
-}
-
 /// Passes the payload of every record on `topic` (read_committed; on the mock that still
 /// includes aborted records) to `each`, from the beginning to the end of each partition.
 pub fn read_to_end(bootstrap: &str, topic: &str, mut each: impl FnMut(&[u8])) {

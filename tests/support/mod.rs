@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod alert_oracle;
+pub mod analytics_check;
 pub mod db;
 pub mod kafka;
 pub mod kpi_oracle;
@@ -15,6 +16,7 @@ pub mod raw_input;
 pub mod rfm_oracle;
 pub mod session_batch;
 pub mod session_oracle;
+pub mod topic_oracle;
 
 pub use shopstream::codec::embedded_registry::EmbeddedRegistry;
 pub use shopstream::sink::embedded_pg::EmbeddedPostgres;

@@ -479,7 +479,10 @@ mod tests {
             .collect();
         assert!(block.contains("revenue_drop_fraction"), "{block}");
         let c = load_str(&block, &[]).expect("the alert block loads");
-        assert_eq!(c.engine.alerts, crate::analytics::alerts::AlertConfig::default());
+        assert_eq!(
+            c.engine.alerts,
+            crate::analytics::alerts::AlertConfig::default()
+        );
         let c = load_str("[engine.alerts]\nrevenue_drop_fraction = \"0.3\"\n", &[]).unwrap();
         assert_eq!(c.engine.alerts.revenue_drop_fraction.to_string(), "0.3");
         let e = load_str("[engine.alerts]\nmin_history = 0\n", &[]).unwrap_err();

@@ -104,6 +104,10 @@ async fn crash_test(guarantee: &str) {
             ("lateness", "40m"),
             ("invalid-rate", "0.02"),
             ("duplicate-rate", "0.05"),
+            // About 17 minutes of event time; an outage after the first six one-minute
+            // windows (the default alert history) raises revenue and failed-payment alerts
+            // across the crashes.
+            ("payment-outage", "7m..10m"),
         ],
     );
     let opening = open_event_time(&k.bootstrap(), 32, start);
@@ -189,6 +193,13 @@ async fn crash_test(guarantee: &str) {
     )
     .await;
     eprintln!("crash test ({guarantee}): {analytics:?}");
+    for kind in ["revenue_drop", "failed_payment_rate"] {
+        assert!(
+            analytics.alerts.get(kind).is_some_and(|n| *n > 0),
+            "{kind} alerts: {:?}",
+            analytics.alerts
+        );
+    }
     let clean = child.terminate();
 
     let got = db.order_ids().await;

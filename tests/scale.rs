@@ -39,6 +39,7 @@ async fn instances_joining_and_leaving_give_the_exact_result() {
             ("late-rate", "0"),
             ("invalid-rate", "0.02"),
             ("duplicate-rate", "0.05"),
+            ("payment-outage", "10s..30s"),
         ],
     );
     let producing = tokio::task::spawn_blocking(move || {

@@ -1,5 +1,5 @@
--- Business threshold alerts from shop.alerts.business, one row per alert_id (a redelivery
--- or a replay of the same alert leaves the row as it is). kpi_alerts, a KPI-row table the
+-- Business threshold alerts from shop.alerts.business, one row per alert_id (the latest
+-- record of an id wins, as on the topic). kpi_alerts, a KPI-row table the
 -- alerts were first planned into, never held data: alerts are records of their own.
 CREATE TABLE IF NOT EXISTS business_alerts (
     alert_id      text PRIMARY KEY,

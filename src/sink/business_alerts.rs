@@ -1,7 +1,9 @@
 //! Writes business alerts (`shop.alerts.business`) into `business_alerts`: one bound-array
-//! insert per batch keyed by alert_id. An alert is raised once, on a settled window, and
-//! never revised, so a redelivered or replayed alert (same id, same content) leaves the
-//! row as it is.
+//! upsert per batch keyed by alert_id, the latest record winning as on the topic (the
+//! batch keeps the last record per id; one partition keeps them in order). A window alert
+//! rests on a final window and comes out the same however often it is redelivered or
+//! replayed; a `low_stock` alert of a recomputation can see a later catalog and carry
+//! other figures under the same id, and then the newer one stands.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +13,7 @@ use tokio_postgres::Transaction;
 
 use crate::model::BusinessAlert;
 
-/// Inserts the alerts not yet stored; returns the rows inserted.
+/// Upserts the alerts; returns the rows written.
 pub async fn write(tx: &Transaction<'_>, rows: &BTreeMap<String, BusinessAlert>) -> Result<u64> {
     let all: Vec<&BusinessAlert> = rows.values().collect();
     let id: Vec<&str> = all.iter().map(|a| a.alert_id.as_str()).collect();
@@ -30,7 +32,11 @@ pub async fn write(tx: &Transaction<'_>, rows: &BTreeMap<String, BusinessAlert>)
         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
             $6::numeric[], $7::numeric[], $8::numeric[], $9::text[])
           AS t(id, kind, dim, s, e, v, th, b, d)
-        ON CONFLICT (alert_id) DO NOTHING";
+        ON CONFLICT (alert_id) DO UPDATE SET kind = EXCLUDED.kind,
+            dimension = EXCLUDED.dimension, window_start = EXCLUDED.window_start,
+            window_end = EXCLUDED.window_end, value = EXCLUDED.value,
+            threshold = EXCLUDED.threshold, baseline = EXCLUDED.baseline,
+            detail = EXCLUDED.detail";
     Ok(tx
         .execute(
             sql,

@@ -2,8 +2,9 @@
 //! the session and customer analytics, while its last instance still runs: kpi_funnel and
 //! kpi_sessions equal the batch recomputation from the accepted events
 //! (`session_oracle`), every KPI topic and shop.customers.rfm is undoubled and its latest
-//! revisions equal the tables (`topic_oracle`), and dim_customers' RFM columns equal the
-//! recomputation from the orders (`rfm_oracle`). The binary's engine settings are read
+//! revisions equal the tables (`topic_oracle`, shop.alerts.business too), dim_customers'
+//! RFM columns equal the recomputation from the orders (`rfm_oracle`), and the business
+//! window alerts equal the recomputation from the final revenue rows (`alert_oracle`). The binary's engine settings are read
 //! from its config file, so the recomputation uses the same session gap and windows.
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ pub struct Checked {
     pub customers: usize,
     /// Per topic: (records read, rows equal to the latest revisions).
     pub topics: BTreeMap<String, (usize, usize)>,
+    /// Business alerts per kind (window alerts equal to the recomputation).
+    pub alerts: BTreeMap<String, usize>,
     /// How long the checks took, polling included.
     pub took: Duration,
 }
@@ -74,10 +77,12 @@ pub async fn check_session_and_customer_analytics(
         super::topic_oracle::check_topics_equal_tables(client, bootstrap, &families, timeout).await;
     let customers = super::rfm_oracle::check_rfm(client, &engine).await;
     assert!(customers > 0, "customers with an RFM profile");
+    let alerts = super::alert_oracle::check_business_alerts(client, &engine, closed, timeout).await;
     Checked {
         sessions,
         customers,
         topics,
+        alerts,
         took: started.elapsed(),
     }
 }

@@ -1,5 +1,6 @@
 //! Checks of the upsert output topics against PostgreSQL: every record of each
-//! `shop.kpi.<family>` topic and of the compacted `shop.customers.rfm` topic is read from
+//! `shop.kpi.<family>` topic, of the compacted `shop.customers.rfm` topic and of
+//! `shop.alerts.business` (key alert_id, table business_alerts) is read from
 //! the beginning; no key may carry two different values at one revision (a doubled
 //! emission: the sinks could keep either), and the latest revision of every key (ties to
 //! the later record, as the sinks do) must equal its row in `kpi_<family>` or
@@ -11,7 +12,7 @@ use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use shopstream::model::{CustomerRfm, KpiRow};
+use shopstream::model::{BusinessAlert, BusinessAlertKind, CustomerRfm, KpiRow};
 use tokio_postgres::Client;
 
 use super::kafka::read_to_end;
@@ -24,6 +25,8 @@ pub const KPI_FAMILIES: [&str; 9] = [
 
 /// The customer RFM topic.
 pub const RFM_TOPIC: &str = "shop.customers.rfm";
+/// The business alerts topic.
+pub const ALERTS_TOPIC: &str = "shop.alerts.business";
 
 /// The records of one upsert topic, per key.
 pub struct Upserts<V> {
@@ -86,6 +89,62 @@ pub fn rfm_upserts(bootstrap: &str) -> Upserts<CustomerRfm> {
         u.add(r.customer_id.clone(), r.revision, r);
     });
     u
+}
+
+/// A business alert as compared: kind, dimension, value, threshold, baseline (normalized).
+pub type AlertValue = (String, String, Decimal, Decimal, Option<Decimal>);
+
+/// Every record of shop.alerts.business, keyed by alert id. Window alerts rest on final
+/// rows and must never differ between emissions (revision 0 for all); a `low_stock` alert
+/// depends on the catalog stage 2 sees, so its records only need their latest to be the
+/// table's (each its own revision, the later one wins).
+pub fn alert_upserts(bootstrap: &str) -> Upserts<AlertValue> {
+    let mut u = Upserts::new();
+    let mut n = 0;
+    read_to_end(bootstrap, ALERTS_TOPIC, |payload| {
+        let a: BusinessAlert = serde_json::from_slice(payload).expect("a BusinessAlert in JSON");
+        n += 1;
+        let revision = if a.kind == BusinessAlertKind::LowStock {
+            n
+        } else {
+            0
+        };
+        let value = (
+            a.kind.as_str().to_string(),
+            a.dimension,
+            a.value.normalize(),
+            a.threshold.normalize(),
+            a.baseline.map(|b| b.normalize()),
+        );
+        u.add(a.alert_id, revision, value);
+    });
+    u
+}
+
+/// business_alerts as (alert id → (0, value)); revisions are the topic's business.
+async fn alert_table(client: &Client) -> BTreeMap<String, AlertValue> {
+    let rows = client
+        .query(
+            "SELECT alert_id, kind, dimension, value::text, threshold::text, baseline::text
+             FROM business_alerts",
+            &[],
+        )
+        .await
+        .unwrap();
+    let d = |t: &str| t.parse::<Decimal>().unwrap().normalize();
+    rows.iter()
+        .map(|r| {
+            let baseline: Option<&str> = r.get(5);
+            let v = (
+                r.get(1),
+                r.get(2),
+                d(r.get(3)),
+                d(r.get(4)),
+                baseline.map(d),
+            );
+            (r.get(0), v)
+        })
+        .collect()
 }
 
 /// `kpi_<family>` as (row key → (revision, value)), the keys as `KpiRow::key` makes them.
@@ -201,13 +260,25 @@ async fn compare(client: &Client, bootstrap: &str, families: &[&str]) -> Vec<(St
         r.lifetime_value = r.lifetime_value.normalize();
     }
     out.push(("rfm".to_string(), diff("rfm", topic, &table)));
+    let topic = alert_upserts(bootstrap);
+    // The table holds no revisions: compare each row with the latest record's revision.
+    let table: BTreeMap<String, (i64, AlertValue)> = alert_table(client)
+        .await
+        .into_iter()
+        .map(|(k, v)| {
+            let rev = topic.latest.get(&k).map_or(0, |(r, _)| *r);
+            (k, (rev, v))
+        })
+        .collect();
+    out.push(("business_alerts".to_string(), diff("alerts", topic, &table)));
     out
 }
 
-/// Requires every KPI family of `families` and customer RFM to be undoubled on its topic
+/// Requires every KPI family of `families`, customer RFM and the business alerts to be
+/// undoubled on its topic
 /// and its table to hold exactly the latest revision of every key on the topic, polling
 /// until `timeout` passes while the sink catches up. Returns (records read, rows
-/// compared) per family, RFM as `rfm`.
+/// compared) per family, RFM as `rfm`, alerts as `business_alerts`.
 pub async fn check_topics_equal_tables(
     client: &Client,
     bootstrap: &str,

@@ -31,7 +31,6 @@ pub const KPI_FAMILIES: &[(&str, &str)] = &[
     ("funnel", "funnel conversion and cart abandonment"),
     ("sessions", "active users and sessions"),
     ("activity", "active customers and events per window"),
-    ("customers", "RFM segment and lifetime value per customer"),
     ("quality", "data-quality score per window"),
 ];
 

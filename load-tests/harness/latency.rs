@@ -5,9 +5,10 @@
 //! clock. The pipeline reports its own end-to-end histogram (Kafka timestamp → the commit
 //! that made the outputs visible) and its transaction commit times. Alongside, a plain
 //! consumer in the harness with the pipeline's client settings (`read_committed`, the
-//! `--kafka-property` overrides, the pipeline's default fetch wait) reads the same inputs and records Kafka timestamp →
-//! delivery to the application: the fetch part of the latency, without processing or
-//! commit. `--latency-only --latency-rates R1,R2` runs just this phase (diagnosis).
+//! `--kafka-property` overrides, the pipeline's default fetch wait) reads the same inputs
+//! and records Kafka timestamp → delivery to the application: the fetch part of the
+//! latency, without processing or commit. `--latency-only --latency-rates R1,R2` runs
+//! just this phase (diagnosis).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,9 +1,10 @@
 //! What the pipeline process observes about itself while the harness measures it: a
 //! `metrics` recorder that keeps the pipeline's own end-to-end latency histogram (Kafka
 //! produce timestamp to the commit that made the record's outputs visible, recorded by
-//! stage 1 at every commit), the transaction commit times and the sink's batch times in HDR histograms, so quantiles are
-//! exact to 3 significant digits instead of Prometheus buckets; and a sampler of the
-//! process's resident memory (VmRSS every 250 ms, VmHWM at the end) from /proc/self/status.
+//! stage 1 at every commit), the transaction commit times and the sink's batch times in
+//! HDR histograms, so quantiles are exact to 3 significant digits instead of Prometheus
+//! buckets; and a sampler of the process's resident memory (VmRSS every 250 ms, VmHWM at
+//! the end) from /proc/self/status.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -166,7 +166,7 @@ fn redrive(
         let batch_full = in_txn >= BATCH;
         if open.is_empty() || batch_full {
             if let Some(p) = &producer {
-                match commit(&**p, &consumer, &next)? {
+                match commit(p, &consumer, &next)? {
                     txn::Outcome::Committed => at_txn_start = summary.clone(),
                     txn::Outcome::Aborted => {
                         // Rewound to the committed offsets: those records come again.

@@ -53,8 +53,8 @@ pub fn commit<Ctx: rdkafka::producer::ProducerContext + 'static, C: ConsumerCont
                 .record(started.elapsed().as_secs_f64());
             Ok(Outcome::Committed)
         }
-        // A flush that timed out (ours, or inside commit_transaction) leaves records undelivered:
-        // the transaction cannot commit, but aborting it is safe.
+        // A flush that timed out (ours, or inside commit_transaction) leaves records
+        // undelivered: the transaction cannot commit, but aborting it is safe.
         Err(e @ KafkaError::Flush(_)) | Err(e @ KafkaError::Transaction(_)) if !matches!(&e, KafkaError::Transaction(t) if !t.txn_requires_abort()) =>
         {
             warn!(error = %e, "abortable transaction error: aborting and rewinding to the committed offsets");

@@ -6,7 +6,10 @@
 //! given extreme numbers, values moved under other keys (type confusion), records
 //! repeated. Decoding the records (as the runtime does) and restoring a task from them
 //! must give a task or a typed error (restoring stops rather than guess), never a panic;
-//! a restored task must still snapshot and tick without panicking.
+//! a restored task must still snapshot and tick without panicking. The fraud profiles'
+//! binary values (version byte, then fixed fields and varints) get corruptions of their
+//! own, aimed at them only: bytes flipped, cut, spliced in, the version byte changed, and
+//! arbitrary bytes behind a valid version byte.
 
 #[path = "support/changelog_fuzz.rs"]
 mod changelog_fuzz;
@@ -58,8 +61,114 @@ fn base() -> &'static (Vec<ChangelogEntry>, RestorePoint) {
     })
 }
 
+/// Indices of the `fraud/` entries with a value.
+fn fraud_entries(log: &[ChangelogEntry]) -> Vec<usize> {
+    (0..log.len())
+        .filter(|&i| log[i].key.starts_with(b"fraud/") && log[i].value.is_some())
+        .collect()
+}
+
+/// One corruption of a fraud profile's value.
+#[derive(Debug, Clone)]
+enum FraudCorruption {
+    Flip {
+        entry: usize,
+        at: usize,
+        byte: u8,
+    },
+    Cut {
+        entry: usize,
+        at: usize,
+    },
+    Splice {
+        entry: usize,
+        at: usize,
+        bytes: Vec<u8>,
+    },
+    Version {
+        entry: usize,
+        byte: u8,
+    },
+    /// A valid version byte followed by arbitrary bytes.
+    Garbage {
+        entry: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+fn fraud_corruption() -> impl Strategy<Value = FraudCorruption> {
+    let bytes = || prop::collection::vec(any::<u8>(), 0..64);
+    prop_oneof![
+        (any::<usize>(), any::<usize>(), any::<u8>())
+            .prop_map(|(entry, at, byte)| FraudCorruption::Flip { entry, at, byte }),
+        (any::<usize>(), any::<usize>()).prop_map(|(entry, at)| FraudCorruption::Cut { entry, at }),
+        (any::<usize>(), any::<usize>(), bytes())
+            .prop_map(|(entry, at, bytes)| FraudCorruption::Splice { entry, at, bytes }),
+        (any::<usize>(), any::<u8>())
+            .prop_map(|(entry, byte)| FraudCorruption::Version { entry, byte }),
+        (any::<usize>(), bytes())
+            .prop_map(|(entry, bytes)| FraudCorruption::Garbage { entry, bytes }),
+    ]
+}
+
+fn corrupt_fraud(log: &mut [ChangelogEntry], c: &FraudCorruption) {
+    let fraud = fraud_entries(log);
+    let value = |entry: &usize| fraud[entry % fraud.len()];
+    let v = |log: &mut [ChangelogEntry], i: usize| log[i].value.take().unwrap_or_default();
+    match c {
+        FraudCorruption::Flip { entry, at, byte } => {
+            let i = value(entry);
+            let mut b = v(log, i);
+            let at = at % b.len().max(1);
+            if let Some(x) = b.get_mut(at) {
+                *x ^= byte | 1;
+            }
+            log[i].value = Some(b);
+        }
+        FraudCorruption::Cut { entry, at } => {
+            let i = value(entry);
+            let mut b = v(log, i);
+            b.truncate(at % (b.len() + 1));
+            log[i].value = Some(b);
+        }
+        FraudCorruption::Splice { entry, at, bytes } => {
+            let i = value(entry);
+            let mut b = v(log, i);
+            let at = at % (b.len() + 1);
+            b.splice(at..at, bytes.iter().copied());
+            log[i].value = Some(b);
+        }
+        FraudCorruption::Version { entry, byte } => {
+            let i = value(entry);
+            let mut b = v(log, i);
+            if let Some(x) = b.first_mut() {
+                *x = *byte;
+            }
+            log[i].value = Some(b);
+        }
+        FraudCorruption::Garbage { entry, bytes } => {
+            let i = value(entry);
+            let mut b = vec![1];
+            b.extend(bytes);
+            log[i].value = Some(b);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn corrupted_fraud_profiles_restore_or_fail_typed(
+        corruptions in prop::collection::vec(fraud_corruption(), 1..4),
+    ) {
+        let (log, point) = base();
+        let mut log = log.clone();
+        for c in &corruptions {
+            corrupt_fraud(&mut log, c);
+        }
+        restore_and_run(&to_wire(&log), point);
+    }
 
     #[test]
     fn corrupted_changelogs_restore_or_fail_typed(
@@ -105,6 +214,29 @@ fn the_base_changelog_restores_and_covers_every_entry_kind() {
         assert!(
             log.iter().any(|e| e.key.starts_with(prefix.as_bytes())),
             "the fuzzed log has {prefix} entries"
+        );
+    }
+}
+
+#[test]
+fn fraud_profiles_are_binary_and_an_unknown_format_fails_with_a_clear_error() {
+    let (log, point) = base();
+    let fraud = fraud_entries(log);
+    assert!(fraud
+        .iter()
+        .all(|&i| log[i].value.as_ref().unwrap()[0] == 1));
+    // The last write of its key (the snapshot's), so it is the one restored.
+    let last = *fraud.last().unwrap();
+    for byte in [0u8, 2, 0x7f, 0xff] {
+        let mut log = log.clone();
+        log[last].value.as_mut().unwrap()[0] = byte;
+        let err = Task::restore(config(), inputs(), &log, point)
+            .err()
+            .expect("an unknown format is refused")
+            .to_string();
+        assert!(
+            err.contains("unknown fraud profile format") && err.contains("fraud/"),
+            "{err}"
         );
     }
 }

@@ -5,6 +5,7 @@
 //! until stage 1 has committed the expected number of input records, then stops the
 //! pipeline gracefully, optionally runs the sink alone over everything stage 1 and stage 2
 //! wrote (the sink's rows/s), and prints one JSON line of [`ChildReport`] on stdout.
+//! With `RUST_LOG` set, the pipeline's logs go to stderr.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,13 +40,16 @@ pub struct ChildArgs {
     /// After the pipeline, run the sink alone into this PostgreSQL database.
     #[arg(long)]
     pub sink_pg: Option<String>,
+    /// Extra librdkafka property KEY=VALUE for the pipeline's clients (repeatable).
+    #[arg(long = "kafka-property", value_parser = crate::parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
 }
 
 /// What one pipeline run measured.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChildReport {
     /// Input records per second from stage 1's first commit to the commit that reached
     /// the expected count.
@@ -54,6 +58,11 @@ pub struct ChildReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
+    /// Transaction commit times (both stages) after the warm-up, ms.
+    #[serde(default)]
+    pub commit_p50_ms: f64,
+    #[serde(default)]
+    pub commit_p99_ms: f64,
     pub memory: Memory,
     pub sink_rows: u64,
     /// Wall-clock seconds of the sink-only run (includes joining its group).
@@ -68,6 +77,9 @@ fn config(a: &ChildArgs) -> Config {
     c.kafka
         .properties
         .insert("session.timeout.ms".into(), "6000".into());
+    for (k, v) in &a.kafka_properties {
+        c.kafka.properties.insert(k.clone(), v.clone());
+    }
     c.registry.url = a.registry.clone();
     c.processing.format = if a.avro {
         WireFormat::Avro
@@ -85,6 +97,13 @@ fn config(a: &ChildArgs) -> Config {
 
 /// Runs the child and prints its report.
 pub async fn run(a: ChildArgs) -> Result<()> {
+    // The pipeline's own logs on stderr, only when asked for (RUST_LOG).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let probe = Probe::install();
     let rss = RssSampler::start();
     let config = config(&a);
@@ -120,6 +139,7 @@ pub async fn run(a: ChildArgs) -> Result<()> {
                     && now.duration_since(t0).as_secs_f64() >= a.warmup_s =>
             {
                 probe.latency.enabled.store(true, Ordering::Relaxed);
+                probe.commit.enabled.store(true, Ordering::Relaxed);
             }
             _ => {}
         }
@@ -140,6 +160,8 @@ pub async fn run(a: ChildArgs) -> Result<()> {
         p50_ms: probe.latency.quantile_ms(0.5),
         p99_ms: probe.latency.quantile_ms(0.99),
         p999_ms: probe.latency.quantile_ms(0.999),
+        commit_p50_ms: probe.commit.quantile_ms(0.5),
+        commit_p99_ms: probe.commit.quantile_ms(0.99),
         ..ChildReport::default()
     };
     pipeline.stop().await?;

@@ -11,6 +11,7 @@
 //! each pipeline runs in a child process (this binary, `load_test child …`).
 
 mod child;
+mod latency;
 mod probe;
 mod report;
 mod scenario;
@@ -61,6 +62,20 @@ struct Cli {
     /// peak is also the memory run.
     #[arg(long)]
     latency_seconds: Option<f64>,
+    /// Only the latency runs, at `--latency-rates` (diagnosis; writes nothing unless
+    /// `--results` is given).
+    #[arg(long)]
+    latency_only: bool,
+    /// Offered rates of `--latency-only` (records/s, comma-separated; default 10,000).
+    #[arg(long, value_delimiter = ',')]
+    latency_rates: Vec<f64>,
+    /// Commit interval of the latency runs in ms (default 100).
+    #[arg(long, default_value_t = 100)]
+    commit_ms: u64,
+    /// Extra librdkafka property KEY=VALUE for the pipeline's clients and the latency
+    /// runs' side consumer (repeatable), e.g. fetch.wait.max.ms=10.
+    #[arg(long = "kafka-property", value_parser = parse_property)]
+    kafka_properties: Vec<(String, String)>,
     /// Where the results section is written (default load-tests/RESULTS.md; quick mode
     /// writes nothing unless this is given).
     #[arg(long)]
@@ -74,12 +89,22 @@ enum Sub {
     Child(ChildArgs),
 }
 
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
 struct Plan {
     records: u64,
     runs: u32,
     partitions: i32,
     engine_records: usize,
     latency_seconds: f64,
+    latency_only: bool,
+    latency_rates: Vec<f64>,
+    commit_ms: u64,
+    kafka_properties: Vec<(String, String)>,
     results: Option<PathBuf>,
 }
 
@@ -104,8 +129,16 @@ impl Plan {
             latency_seconds: cli
                 .latency_seconds
                 .unwrap_or(if cli.quick { 6.0 } else { 30.0 }),
+            latency_only: cli.latency_only,
+            latency_rates: if cli.latency_rates.is_empty() {
+                vec![10_000.0]
+            } else {
+                cli.latency_rates.clone()
+            },
+            commit_ms: cli.commit_ms,
+            kafka_properties: cli.kafka_properties.clone(),
             results: cli.results.clone().or_else(|| {
-                (!cli.quick).then(|| {
+                (!cli.quick && !cli.latency_only).then(|| {
                     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("load-tests/RESULTS.md")
                 })
             }),
@@ -147,6 +180,7 @@ where
 }
 
 fn child_args(
+    plan: &Plan,
     broker: &Broker,
     registry: Option<&str>,
     eos: bool,
@@ -164,6 +198,9 @@ fn child_args(
     }
     if eos {
         a.push("--exactly-once".into());
+    }
+    for (k, v) in &plan.kafka_properties {
+        a.push(format!("--kafka-property={k}={v}"));
     }
     a
 }
@@ -207,7 +244,7 @@ async fn throughput(
             scenario::check_nothing_dropped(&broker.bootstrap(), broker.partitions)?;
             let b0 = scenario::raw_consume(&broker.bootstrap(), broker.partitions, inputs, run)?;
             s.b0.push(b0);
-            let mut args = child_args(&broker, registry, *eos, *commit_ms, inputs);
+            let mut args = child_args(plan, &broker, registry, *eos, *commit_ms, inputs);
             // The sink's rows/s: once per run, after the JSON at-least-once pipeline.
             let with_sink = registry.is_none() && m == 0;
             if with_sink {
@@ -238,40 +275,6 @@ async fn throughput(
     Ok(s)
 }
 
-/// Open-loop latency at `rate` (exactly-once, 100 ms), `runs` times.
-async fn latency(plan: &Plan, rate: f64) -> Result<Vec<ChildReport>> {
-    let mut out = Vec::new();
-    for run in 1..=plan.runs {
-        let broker = Broker::new(plan.partitions)?;
-        let bootstrap = broker.bootstrap();
-        let warm = Load {
-            records: 2_000,
-            rate: 0.0,
-            seed: 1_000 + u64::from(run),
-            avro_registry: None,
-        };
-        let warm_inputs = warm.produce(&bootstrap).await?;
-        let offered = Load {
-            records: (rate * plan.latency_seconds) as u64,
-            rate,
-            seed: 2_000 + u64::from(run),
-            avro_registry: None,
-        };
-        // The generator counts input records; a few catalog records come on top.
-        let mut args = child_args(&broker, None, true, 100, warm_inputs + offered.records);
-        args.push("--warmup-s=2".into());
-        let b = bootstrap.clone();
-        let r = run_child(args, || async move { offered.produce(&b).await }).await?;
-        eprintln!(
-            "latency at {rate:.0}/s, run {run}: p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms ({} samples), RSS {} → {} MB, peak {} MB",
-            r.p50_ms, r.p99_ms, r.p999_ms, r.latency_samples,
-            r.memory.first_quarter_kb / 1024, r.memory.last_quarter_kb / 1024, r.memory.peak_kb / 1024
-        );
-        out.push(r);
-    }
-    Ok(out)
-}
-
 fn stats_of(v: &[ChildReport], f: impl Fn(&ChildReport) -> f64) -> Stats {
     Stats::of(&v.iter().map(f).collect::<Vec<_>>())
 }
@@ -298,17 +301,9 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let cli = Cli::parse();
-    if let Some(Sub::Child(a)) = cli.child {
-        return child::run(a).await;
-    }
-    let plan = Plan::of(&cli);
-    let started = Instant::now();
-    let load_before = report::load_average();
+/// Every figure of the full run: engine, B0, pipelines, sink, memory and latency.
+async fn full(plan: &Plan) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-
     let engine: Vec<f64> = (0..plan.runs)
         .map(|_| {
             let (elapsed, _) = engine_workload::run(plan.engine_records);
@@ -323,8 +318,8 @@ async fn main() -> Result<()> {
     let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await??;
     let registry = EmbeddedRegistry::start().await?;
     let mut sink = Vec::new();
-    let json = throughput(&plan, None, &pg, &mut sink).await?;
-    let avro = throughput(&plan, Some(registry.url()), &pg, &mut sink).await?;
+    let json = throughput(plan, None, &pg, &mut sink).await?;
+    let avro = throughput(plan, Some(registry.url()), &pg, &mut sink).await?;
 
     rows.push(row(
         "engine alone, one task, one core",
@@ -397,28 +392,17 @@ async fn main() -> Result<()> {
         ("10,000/s", 10_000.0),
         ("50 % of peak", (peak * 0.5).round()),
     ] {
-        let runs = latency(&plan, rate).await?;
-        let what = format!("latency at {label} ({rate:.0}/s), exactly-once 100 ms, JSON");
-        let p99 = stats_of(&runs, |r| r.p99_ms);
-        rows.push(row(
-            format!("{what}: p50"),
-            "ms",
-            stats_of(&runs, |r| r.p50_ms),
-            "",
-        ));
-        let note = if label.starts_with("50") {
-            format!("target ≤ 150 ms: {}", verdict(p99.median <= 150.0))
-        } else {
-            String::new()
-        };
-        rows.push(row(format!("{what}: p99"), "ms", p99, note));
-        rows.push(row(
-            format!("{what}: p99.9"),
-            "ms",
-            stats_of(&runs, |r| r.p999_ms),
-            "",
-        ));
+        let runs = latency::latency(plan, rate).await?;
+        let what = format!(
+            "latency at {label} ({rate:.0}/s), exactly-once {} ms, JSON",
+            plan.commit_ms
+        );
+        let target = label
+            .starts_with("50")
+            .then_some(50.0 + plan.commit_ms as f64);
+        rows.extend(latency::rows(&what, &runs, target));
         if label.starts_with("50") {
+            let runs: Vec<ChildReport> = runs.into_iter().map(|r| r.report).collect();
             let mb = |kb: u64| kb as f64 / 1024.0;
             rows.push(row(
                 "memory run (= the 50 % run): RSS peak",
@@ -440,7 +424,24 @@ async fn main() -> Result<()> {
             ));
         }
     }
+    Ok(rows)
+}
 
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(Sub::Child(a)) = cli.child {
+        return child::run(a).await;
+    }
+    let plan = Plan::of(&cli);
+    let started = Instant::now();
+    let load_before = report::load_average();
+
+    let rows = if plan.latency_only {
+        latency::latency_only(&plan).await?
+    } else {
+        full(&plan).await?
+    };
     let table = report::table(&rows);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = if args.is_empty() {

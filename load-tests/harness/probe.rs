@@ -1,9 +1,10 @@
 //! What the pipeline process observes about itself while the harness measures it: a
 //! `metrics` recorder that keeps the pipeline's own end-to-end latency histogram (Kafka
 //! produce timestamp to the commit that made the record's outputs visible, recorded by
-//! stage 1 at every commit) and the sink's batch times in HDR histograms, so quantiles are
-//! exact to 3 significant digits instead of Prometheus buckets; and a sampler of the
-//! process's resident memory (VmRSS every 250 ms, VmHWM at the end) from /proc/self/status.
+//! stage 1 at every commit), the transaction commit times and the sink's batch times in
+//! HDR histograms, so quantiles are exact to 3 significant digits instead of Prometheus
+//! buckets; and a sampler of the process's resident memory (VmRSS every 250 ms, VmHWM at
+//! the end) from /proc/self/status.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use hdrhistogram::Histogram as Hdr;
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
-use shopstream::runtime::telemetry::{E2E_LATENCY, SINK_BATCH};
+use shopstream::runtime::telemetry::{E2E_LATENCY, SINK_BATCH, TXN_COMMIT};
 
 /// One histogram in microseconds; values arrive in seconds.
 #[derive(Default)]
@@ -56,10 +57,11 @@ impl Micros {
     }
 }
 
-/// Keeps the two histograms the harness reads; every other metric is discarded.
+/// Keeps the three histograms the harness reads; every other metric is discarded.
 #[derive(Clone, Default)]
 pub struct Probe {
     pub latency: Arc<Micros>,
+    pub commit: Arc<Micros>,
     pub sink_batch: Arc<Micros>,
 }
 
@@ -86,6 +88,7 @@ impl Recorder for Probe {
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         match key.name() {
             E2E_LATENCY => Histogram::from_arc(self.latency.clone()),
+            TXN_COMMIT => Histogram::from_arc(self.commit.clone()),
             SINK_BATCH => Histogram::from_arc(self.sink_batch.clone()),
             _ => Histogram::noop(),
         }

@@ -166,7 +166,7 @@ fn redrive(
         let batch_full = in_txn >= BATCH;
         if open.is_empty() || batch_full {
             if let Some(p) = &producer {
-                match commit(&**p, &consumer, &next)? {
+                match commit(p, &consumer, &next)? {
                     txn::Outcome::Committed => at_txn_start = summary.clone(),
                     txn::Outcome::Aborted => {
                         // Rewound to the committed offsets: those records come again.
@@ -259,8 +259,8 @@ fn resubmit(
 /// also committed directly: a no-op on Kafka, where the transaction already stored them,
 /// but a broker that does not store transactional offsets (librdkafka's mock cluster)
 /// would otherwise re-submit everything on the next run.
-fn commit<P: Producer<producer::DeliveryContext>>(
-    producer: &P,
+fn commit(
+    producer: &rdkafka::producer::ThreadedProducer<producer::DeliveryContext>,
     consumer: &BaseConsumer,
     next: &BTreeMap<i32, i64>,
 ) -> Result<txn::Outcome> {

@@ -11,9 +11,10 @@
 //! members added to that result's set during one flush: binary, each customer id as its
 //! LEB128 byte length followed by its UTF-8 bytes),
 //! `ses/<operator>/<key json>` (the sessions of one key), `dedup/<transaction_id>` (u32 LE
-//! expiry in epoch seconds), `fraud/<customer_id>` (the customer's fraud profile, see
-//! `crate::fraud`). Replaying the entries of a topic in order, last write per
-//! key winning and tombstones deleting, rebuilds the state exactly.
+//! expiry in epoch seconds), `fraud/<customer_id>` (the customer's fraud profile: binary
+//! with a version byte, see `crate::fraud::profile_codec`). Replaying the entries of a
+//! topic in order, last write per key winning and tombstones deleting, rebuilds the state
+//! exactly.
 
 use std::sync::Arc;
 

@@ -4,13 +4,15 @@
 //! set (`rules`, defaults in the committed `fraud_rules.toml`) that turn features into a
 //! score in [0, 1] with its top reasons (`score`), and the per-task state that holds the
 //! profiles, scores transactions and changelogs itself like the rest of the engine state
-//! (`state`). The stage-1 task scores every accepted transaction; the runtime puts the
-//! score on the enriched order and sends alerts above the threshold.
+//! (`state`, profiles in the compact binary form of `profile_codec`). The stage-1 task
+//! scores every accepted transaction; the runtime puts the score on the enriched order
+//! and sends alerts above the threshold.
 
 mod alert;
 mod features;
 mod geo;
 mod profile;
+mod profile_codec;
 pub mod quality;
 mod rules;
 mod score;

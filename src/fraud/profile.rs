@@ -4,7 +4,7 @@
 //! location and time of the latest purchase; and small least-recently-used sets of device
 //! fingerprint, IP address and place hashes. Hashes are FNV-1a (the same in every process)
 //! and floats are stored as their bit patterns, so a profile restored from the changelog
-//! is bit-for-bit the one that was saved and scores the same.
+//! (binary, see `profile_codec`) is bit-for-bit the one that was saved and scores the same.
 
 use std::collections::VecDeque;
 
@@ -34,8 +34,8 @@ pub struct Recent {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Welford {
     pub n: u64,
-    mean_bits: u64,
-    m2_bits: u64,
+    pub(super) mean_bits: u64,
+    pub(super) m2_bits: u64,
 }
 
 impl Welford {
@@ -67,8 +67,8 @@ impl Welford {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LastSeen {
     pub ts: Millis,
-    lat_bits: u64,
-    lon_bits: u64,
+    pub(super) lat_bits: u64,
+    pub(super) lon_bits: u64,
 }
 
 impl LastSeen {

@@ -5,12 +5,14 @@
 //! (event time) starts afresh when it next transacts; [`FraudState::sweep`] drops such
 //! profiles to bound memory, only once no accepted transaction can still reach them, so
 //! scores never depend on when a sweep ran. Changed profiles are changelogged as
-//! `fraud/<customer_id>` → JSON profile, and dropped ones as tombstones.
+//! `fraud/<customer_id>` → the profile in `profile_codec`'s versioned binary form (legacy
+//! JSON values still restore), and dropped ones as tombstones.
 
 use hashbrown::HashMap;
 
 use super::features::Features;
 use super::profile::Profile;
+use super::profile_codec;
 use super::rules::FraudRules;
 use super::score::{score, Verdict};
 use crate::engine::StateError;
@@ -22,10 +24,6 @@ pub const FRAUD_PREFIX: &str = "fraud/";
 
 /// Event time between two sweeps.
 const SWEEP_EVERY_MS: i64 = 3_600_000;
-
-fn to_json(key: &[u8], p: &Profile) -> Result<Vec<u8>, StateError> {
-    serde_json::to_vec(p).map_err(|e| StateError::bad_value(key, e))
-}
 
 /// Per-customer fraud state and its changelog bookkeeping.
 pub struct FraudState {
@@ -128,7 +126,7 @@ impl FraudState {
             let value = match self.profiles.get_mut(&customer) {
                 Some(p) => {
                     p.dirty = false;
-                    Some(to_json(&key, p)?)
+                    Some(profile_codec::to_bytes(p))
                 }
                 None => None,
             };
@@ -146,8 +144,7 @@ impl FraudState {
         keys.sort();
         for k in keys {
             let key = format!("{FRAUD_PREFIX}{k}").into_bytes();
-            let value = to_json(&key, &self.profiles[k])?;
-            out(key, Some(value));
+            out(key, Some(profile_codec::to_bytes(&self.profiles[k])));
         }
         Ok(())
     }
@@ -155,8 +152,7 @@ impl FraudState {
     /// Restores one `fraud/<customer>` entry.
     pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
         let customer = StateError::name_after(key, FRAUD_PREFIX)?;
-        let profile: Profile =
-            serde_json::from_slice(value).map_err(|e| StateError::bad_value(key, e))?;
+        let profile = profile_codec::decode(value).map_err(|e| StateError::bad_value(key, e))?;
         self.profiles.insert(customer.into(), profile);
         Ok(())
     }
@@ -191,6 +187,25 @@ mod tests {
         let t = testkit::transaction(9, 1, 9_000);
         assert_eq!(back.score(&t), s.score(&t));
         assert!(back.restore(b"fraud/x", b"{").is_err());
+        assert!(back.restore(b"fraud/x", &[9, 0]).is_err());
+    }
+
+    #[test]
+    fn legacy_json_profiles_restore_to_the_same_scores() {
+        let mut s = FraudState::new(FraudRules::default());
+        for i in 0..40 {
+            s.score(&testkit::transaction(i, i % 3, i as i64 * 60_000));
+        }
+        let mut back = FraudState::new(FraudRules::default());
+        for (k, p) in &s.profiles {
+            let key = format!("{FRAUD_PREFIX}{k}");
+            back.restore(key.as_bytes(), &serde_json::to_vec(p).unwrap())
+                .unwrap();
+        }
+        for i in 40..50 {
+            let t = testkit::transaction(i, i % 3, i as i64 * 60_000);
+            assert_eq!(back.score(&t), s.score(&t));
+        }
     }
 
     #[test]

@@ -22,6 +22,23 @@ pub fn base_config(kafka: &KafkaConfig, secrets: &Secrets) -> ClientConfig {
     c
 }
 
+/// librdkafka's `fetch.wait.max.ms` for the pipeline's consumers unless the configuration
+/// sets it: how long the broker may hold a fetch that finds no new data. librdkafka's
+/// default, 500 ms, costs nothing on a real broker, which answers a held fetch as soon as
+/// data arrives, but librdkafka's mock cluster (the demo's embedded broker, the load
+/// tests) holds every empty fetch for the whole wait, so a record produced just after it
+/// waited up to 500 ms to be fetched: most of the end-to-end latency measured there
+/// (load-tests/RESULTS.md). 10 ms bounds that; on a real broker it only makes an idle
+/// consumer send more (empty) fetches.
+pub const FETCH_WAIT_MAX_MS: &str = "10";
+
+/// Sets [`FETCH_WAIT_MAX_MS`] on a consumer configuration that does not set its own.
+pub fn default_fetch_wait(c: &mut ClientConfig) {
+    if c.get("fetch.wait.max.ms").is_none() {
+        c.set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+    }
+}
+
 /// Sets librdkafka's `security.protocol`, and the SASL and TLS properties the protocol uses.
 /// The combinations are checked when the configuration loads (`crate::security`).
 pub fn apply_security(c: &mut ClientConfig, kafka: &KafkaConfig, secrets: &Secrets) {
@@ -220,6 +237,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_fetch_wait_defaults_low_and_the_configuration_wins() {
+        let mut c = base_config(&KafkaConfig::default(), &Secrets::default());
+        default_fetch_wait(&mut c);
+        assert_eq!(c.get("fetch.wait.max.ms"), Some(FETCH_WAIT_MAX_MS));
+        let mut k = KafkaConfig::default();
+        k.properties
+            .insert("fetch.wait.max.ms".into(), "250".into());
+        let mut c = base_config(&k, &Secrets::default());
+        default_fetch_wait(&mut c);
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("250"));
     }
 
     #[test]

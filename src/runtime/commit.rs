@@ -25,6 +25,7 @@ impl Stage1 {
         consumer: &BaseConsumer<C>,
         revoking: bool,
     ) -> Result<()> {
+        let started = std::time::Instant::now();
         let now = now_ms();
         // Every assigned partition number has a task, so quiet partitions still send
         // watermark marks and stage 2 is never held by a task that does not exist.
@@ -72,6 +73,24 @@ impl Stage1 {
             self.send_watermark(p)?;
         }
         let offsets = self.offsets_to_commit()?;
+        let prepared = started.elapsed();
+        let records = self.totals.consumed - self.consumed_at_commit;
+        let r = self.end_interval(consumer, offsets);
+        tracing::debug!(
+            records,
+            prepare_ms = prepared.as_secs_f64() * 1e3,
+            commit_ms = (started.elapsed() - prepared).as_secs_f64() * 1e3,
+            "stage-1 interval ended"
+        );
+        r
+    }
+
+    /// Commits the prepared interval: the transaction, or a flush and the offsets.
+    fn end_interval<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        offsets: TopicPartitionList,
+    ) -> Result<()> {
         if self.eos() {
             self.in_txn = false;
             match txn::commit(&*self.producer, consumer, &offsets)? {
@@ -83,8 +102,7 @@ impl Stage1 {
             }
             Ok(())
         } else {
-            self.producer
-                .flush(txn::TXN_TIMEOUT)
+            super::producer::flush(&self.producer, txn::TXN_TIMEOUT)
                 .context("flushing the producer before the offset commit")?;
             let failures = self.producer.context().failures.swap(0, Ordering::Relaxed);
             if failures > 0 {

@@ -1,9 +1,10 @@
 //! The consume loop shared by both stages: one consumer in the stage's group
-//! (range assignment, auto-commit off, read_committed, optionally a static member),
-//! driven from a dedicated thread because librdkafka's transaction calls block. A
-//! [`Stage`] processes each record and commits on the interval. The consumer context
-//! commits the open interval in the revoke callback — on this same thread, inside `poll` —
-//! so partitions never move with uncommitted work; a lost assignment aborts instead.
+//! (range assignment, auto-commit off, read_committed, a short fetch wait — see
+//! `client::default_fetch_wait` — optionally a static member), driven from a dedicated
+//! thread because librdkafka's transaction calls block. A [`Stage`] processes each record
+//! and commits on the interval. The consumer context commits the open interval in the
+//! revoke callback — on this same thread, inside `poll` — so partitions never move with
+//! uncommitted work; a lost assignment aborts instead.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,6 +127,7 @@ pub fn run<S: Stage>(
     if let Some(id) = sub.static_member {
         config.set("group.instance.id", id);
     }
+    super::client::default_fetch_wait(&mut config);
     let consumer: BaseConsumer<ProcessorContext<S>> = config
         .set("group.id", sub.group)
         .set("enable.auto.commit", "false")
@@ -143,6 +145,7 @@ pub fn run<S: Stage>(
         .subscribe(&names)
         .context("subscribing to the inputs")?;
     let mut next_commit = Instant::now() + commit_interval;
+    let mut kept_up = false;
     let mut aborts_in_a_row = 0u32;
     while !stop.load(Ordering::Relaxed) {
         {
@@ -164,6 +167,8 @@ pub fn run<S: Stage>(
             let stage = g.as_mut().expect("present until the end");
             let r = stage.process(&consumer, &m);
             abort_if_needed(stage, &consumer, r, &mut aborts_in_a_row)?;
+        } else {
+            kept_up = true;
         }
         if let Some(e) = consumer
             .context()
@@ -181,7 +186,8 @@ pub fn run<S: Stage>(
             info!("bounded run finished: committing and stopping");
             break;
         }
-        if Instant::now() >= next_commit {
+        let started = Instant::now();
+        if started >= next_commit {
             let mut g = lock(&shared)?;
             let stage = g.as_mut().expect("present until the end");
             let r = stage.commit(&consumer);
@@ -189,7 +195,8 @@ pub fn run<S: Stage>(
                 aborts_in_a_row = 0;
             }
             abort_if_needed(stage, &consumer, r, &mut aborts_in_a_row)?;
-            next_commit = Instant::now() + commit_interval;
+            next_commit = next_commit_at(started, Instant::now(), commit_interval, kept_up);
+            kept_up = false;
         }
     }
     lock(&shared)?
@@ -201,6 +208,21 @@ pub fn run<S: Stage>(
     let stage = lock(&shared)?.take().expect("present until the end");
     consumer.unsubscribe();
     Ok(stage)
+}
+
+/// When the commit after one that started at `started` and ended at `now` is due. A stage
+/// that kept up with its input during the interval (a poll found nothing) counts the
+/// interval from the start of the commit, so a record waits at most about one interval for
+/// the commit that makes its outputs visible, not an interval plus the commit's own time;
+/// after a commit longer than half an interval, half an interval still passes first. A
+/// stage that is behind counts from the end of the commit, so committing never takes time
+/// from input that is waiting to be processed.
+fn next_commit_at(started: Instant, now: Instant, interval: Duration, kept_up: bool) -> Instant {
+    if kept_up {
+        (started + interval).max(now + interval / 2)
+    } else {
+        now + interval
+    }
 }
 
 /// Aborted transactions in a row after which a [`MustAbort`] is fatal (the cause lasts).
@@ -232,4 +254,31 @@ fn abort_if_needed<S: Stage, C: ConsumerContext>(
 
 fn lock<S>(s: &Mutex<Option<S>>) -> Result<std::sync::MutexGuard<'_, Option<S>>> {
     s.lock().map_err(|_| anyhow!("stage state poisoned"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_counts_from_the_commit_start_only_for_a_stage_that_keeps_up() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let interval = ms(100);
+        // Kept up, a 20 ms commit: due 100 ms after it started.
+        assert_eq!(
+            next_commit_at(t0, t0 + ms(20), interval, true),
+            t0 + ms(100)
+        );
+        // Kept up, an 80 ms commit: half an interval after it ended.
+        assert_eq!(
+            next_commit_at(t0, t0 + ms(80), interval, true),
+            t0 + ms(130)
+        );
+        // Behind: a whole interval after the commit ended.
+        assert_eq!(
+            next_commit_at(t0, t0 + ms(20), interval, false),
+            t0 + ms(120)
+        );
+    }
 }

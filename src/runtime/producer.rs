@@ -4,11 +4,12 @@
 //! that did not reach the broker. [`produce`] enqueues one record: it waits while the
 //! queue is full, and reports a transaction that can take no more records (librdkafka's
 //! abortable-error state, or a record the broker refused) as [`MustAbort`], which the
-//! consume loop answers with an abort and a rewind rather than an exit.
+//! consume loop answers with an abort and a rewind rather than an exit. [`flush`] waits
+//! for deliveries in millisecond steps (rdkafka's own flush waits in 100 ms steps).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rdkafka::client::ClientContext;
@@ -97,6 +98,30 @@ pub fn produce<C: ProducerContext + 'static>(
                 return Err(MustAbort(format!("producing to {}: {e}", r.topic)).into())
             }
             Err((e, r)) => anyhow::bail!("producing to {}: {e}", r.topic),
+        }
+    }
+}
+
+/// Waits until every enqueued record is delivered (or failed), checking every
+/// millisecond; rdkafka's `Flush` timeout error after `timeout`. rdkafka's own `flush` —
+/// also the first step of its `commit_transaction` — sleeps in steps of 100 ms while
+/// records are in flight (its `poll` runs to the end of the step even after the last
+/// delivery report), so every commit with outputs took at least 100 ms: at a 100 ms
+/// commit interval, about half of the measured end-to-end latency (load-tests/RESULTS.md).
+pub fn flush<C: ProducerContext + 'static>(
+    producer: &ThreadedProducer<C>,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        // With a zero timeout: sends what lingers, then reports whether anything is left.
+        match producer.flush(Duration::ZERO) {
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                if Instant::now() < deadline =>
+            {
+                producer.poll(Duration::from_millis(1));
+            }
+            r => return r,
         }
     }
 }

@@ -244,8 +244,7 @@ impl Stage2 {
                 }
             }
         } else {
-            self.producer
-                .flush(txn::TXN_TIMEOUT)
+            super::producer::flush(&self.producer, txn::TXN_TIMEOUT)
                 .context("flushing the producer")?;
             let failures = self
                 .producer

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::Producer;
+use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{error, warn};
 
@@ -23,9 +23,11 @@ pub enum Outcome {
     Aborted,
 }
 
-/// Commits the open transaction with `offsets`.
-pub fn commit<P: Producer<Ctx>, Ctx: rdkafka::producer::ProducerContext, C: ConsumerContext>(
-    producer: &P,
+/// Commits the open transaction with `offsets`: first waits for the transaction's records
+/// with [`super::producer::flush`] (so rdkafka's `commit_transaction` finds none in flight
+/// and does not wait in 100 ms steps), then sends the offsets and commits.
+pub fn commit<Ctx: rdkafka::producer::ProducerContext + 'static, C: ConsumerContext>(
+    producer: &ThreadedProducer<Ctx>,
     consumer: &BaseConsumer<C>,
     offsets: &TopicPartitionList,
 ) -> Result<Outcome> {
@@ -33,8 +35,8 @@ pub fn commit<P: Producer<Ctx>, Ctx: rdkafka::producer::ProducerContext, C: Cons
     let cgm = consumer
         .group_metadata()
         .ok_or_else(|| anyhow!("no consumer group metadata (not subscribed?)"))?;
-    let mut result = producer
-        .send_offsets_to_transaction(offsets, &cgm, TXN_TIMEOUT)
+    let mut result = super::producer::flush(producer, TXN_TIMEOUT)
+        .and_then(|_| producer.send_offsets_to_transaction(offsets, &cgm, TXN_TIMEOUT))
         .and_then(|_| producer.commit_transaction(TXN_TIMEOUT));
     for _ in 0..5 {
         match &result {
@@ -51,8 +53,8 @@ pub fn commit<P: Producer<Ctx>, Ctx: rdkafka::producer::ProducerContext, C: Cons
                 .record(started.elapsed().as_secs_f64());
             Ok(Outcome::Committed)
         }
-        // A flush that timed out inside commit_transaction leaves records undelivered:
-        // the transaction cannot commit, but aborting it is safe.
+        // A flush that timed out (ours, or inside commit_transaction) leaves records
+        // undelivered: the transaction cannot commit, but aborting it is safe.
         Err(e @ KafkaError::Flush(_)) | Err(e @ KafkaError::Transaction(_)) if !matches!(&e, KafkaError::Transaction(t) if !t.txn_requires_abort()) =>
         {
             warn!(error = %e, "abortable transaction error: aborting and rewinding to the committed offsets");

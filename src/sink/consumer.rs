@@ -140,6 +140,7 @@ pub async fn run(
     if let Some(id) = &settings.static_member {
         config.set("group.instance.id", id);
     }
+    crate::runtime::client::default_fetch_wait(&mut config);
     let consumer: StreamConsumer = config
         .set("group.id", &settings.group)
         .set("enable.auto.commit", "false")

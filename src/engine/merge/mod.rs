@@ -325,10 +325,9 @@ impl Merger {
         };
         let before = out.kpis.len();
         let offer = self.families[family].offer(source, row, self.current, &mut out.kpis);
+        // No alert to judge: a partial never makes a window final (an expired window
+        // refuses it), so only `on_watermark` does.
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
-        if out.kpis.len() > before {
-            self.judge(out, before);
-        }
         Ok(match offer {
             Offer::Applied => {
                 self.counters.partials += 1;

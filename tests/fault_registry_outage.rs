@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 use shopstream::codec::{wire, AvroRecord, OutputEncoder};
 use shopstream::config::WireFormat;
 use shopstream::model::{FraudAlert, SourceCoord, Transaction};
+use shopstream::runtime::app::Pipeline;
 use support::db::{start_pg, Db};
 use support::kafka::MockKafka;
 use support::pipeline::{mock_config, start};
 use support::raw_input::{now_ms, valid_tx, write};
-use support::EmbeddedRegistry;
+use support::{EmbeddedPostgres, EmbeddedRegistry};
 
 const TOPIC: &str = "shop.transactions";
 
@@ -47,42 +48,66 @@ fn avro_config(bootstrap: &str, registry: &EmbeddedRegistry) -> shopstream::conf
     config
 }
 
+/// Both tests' first phase: two input partitions, Avro through a live registry, one
+/// order per partition written and through the pipeline into PostgreSQL.
+struct PhaseOne {
+    k: MockKafka,
+    _pg: EmbeddedPostgres,
+    registry: EmbeddedRegistry,
+    encoder: OutputEncoder,
+    now: i64,
+    db: Db,
+}
+
+impl PhaseOne {
+    /// The phase, and the pipeline it started.
+    async fn run() -> (PhaseOne, Pipeline) {
+        let k = MockKafka::with_topics(2);
+        let pg = start_pg();
+        let registry = EmbeddedRegistry::start().await.unwrap();
+        let encoder = OutputEncoder::avro(registry.url(), true).unwrap();
+        let now = now_ms();
+        for (p, id, customer) in [(0, "p0-a", "c0"), (1, "p1-a", "c1")] {
+            let value = encoder
+                .encode(TOPIC, &valid_tx(id, customer, now))
+                .await
+                .unwrap();
+            write(&k.bootstrap(), TOPIC, p, &[(customer.to_string(), value)]);
+        }
+        let pipeline = start(
+            &avro_config(&k.bootstrap(), &registry),
+            &pg.connection_string("shop"),
+        )
+        .await;
+        let db = Db::connect(&pg).await;
+        db.wait_for(2, 0, None, Duration::from_secs(120)).await;
+        assert_eq!(db.order_ids().await.len(), 2, "phase 1 went through");
+        let one = PhaseOne {
+            k,
+            _pg: pg,
+            registry,
+            encoder,
+            now,
+            db,
+        };
+        (one, pipeline)
+    }
+
+    /// A v1-encoded valid transaction of `customer` (the future borrows only `self`).
+    fn tx(&self, id: &str, customer: &str) -> impl std::future::Future<Output = Vec<u8>> + '_ {
+        let tx = valid_tx(id, customer, self.now);
+        async move { self.encoder.encode(TOPIC, &tx).await.unwrap() }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_outage_pauses_the_partition_and_loses_nothing() {
-    let k = MockKafka::with_topics(2);
-    let pg = start_pg();
-    let registry = EmbeddedRegistry::start().await.unwrap();
-    let encoder = OutputEncoder::avro(registry.url(), true).unwrap();
-    let now = now_ms();
-    let v1 = |id: &str, customer: &str| {
-        let tx = valid_tx(id, customer, now);
-        let encoder = &encoder;
-        async move { encoder.encode(TOPIC, &tx).await.unwrap() }
-    };
-    let bootstrap = k.bootstrap();
-    write(
-        &bootstrap,
-        TOPIC,
-        0,
-        &[("c0".into(), v1("p0-a", "c0").await)],
-    );
-    write(
-        &bootstrap,
-        TOPIC,
-        1,
-        &[("c1".into(), v1("p1-a", "c1").await)],
-    );
-
     // No fraud alert, whose schema id the sink would have to fetch during the outage (it
     // would hold its partition too, as the second test shows).
-    let pipeline = start(
-        &avro_config(&bootstrap, &registry),
-        &pg.connection_string("shop"),
-    )
-    .await;
-    let db = Db::connect(&pg).await;
-    db.wait_for(2, 0, None, Duration::from_secs(120)).await;
-    assert_eq!(db.order_ids().await.len(), 2, "phase 1 went through");
+    let (one, pipeline) = PhaseOne::run().await;
+    let (registry, db) = (&one.registry, &one.db);
+    let bootstrap = one.k.bootstrap();
+    let v1 = |id: &str, customer: &str| one.tx(id, customer);
 
     // The outage: the registry answers 503 from now on; a compatible v2 schema exists
     // (registered directly in the store) but stage 1 has never fetched it.
@@ -169,37 +194,10 @@ async fn registry_outage_pauses_the_partition_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sink_holds_only_the_partition_it_cannot_decode() {
-    let k = MockKafka::with_topics(2);
-    let pg = start_pg();
-    let registry = EmbeddedRegistry::start().await.unwrap();
-    let encoder = OutputEncoder::avro(registry.url(), true).unwrap();
-    let now = now_ms();
-    let tx = |id: &str, customer: &str| {
-        let tx = valid_tx(id, customer, now);
-        let encoder = &encoder;
-        async move { encoder.encode(TOPIC, &tx).await.unwrap() }
-    };
-    let bootstrap = k.bootstrap();
-    write(
-        &bootstrap,
-        TOPIC,
-        0,
-        &[("c0".into(), tx("p0-a", "c0").await)],
-    );
-    write(
-        &bootstrap,
-        TOPIC,
-        1,
-        &[("c1".into(), tx("p1-a", "c1").await)],
-    );
-    let pipeline = start(
-        &avro_config(&bootstrap, &registry),
-        &pg.connection_string("shop"),
-    )
-    .await;
-    let db = Db::connect(&pg).await;
-    db.wait_for(2, 0, None, Duration::from_secs(120)).await;
-    assert_eq!(db.order_ids().await.len(), 2, "phase 1 went through");
+    let (one, pipeline) = PhaseOne::run().await;
+    let (registry, encoder, now, db) = (&one.registry, &one.encoder, one.now, &one.db);
+    let bootstrap = one.k.bootstrap();
+    let tx = |id: &str, customer: &str| one.tx(id, customer);
     // Encoded while the registry answers: the id stage 1 registered for the alerts,
     // which the sink has never needed (no alert so far).
     let alert = FraudAlert {

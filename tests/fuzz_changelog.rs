@@ -17,7 +17,7 @@ mod engine_common;
 
 use std::sync::OnceLock;
 
-use changelog_fuzz::{corrupt, corruption, decode, meta_extremes, to_wire, Lcg, Wire};
+use changelog_fuzz::{corrupt, corruption, decode, meta_extremes, seeded_choices, to_wire, Wire};
 use engine_common::*;
 use proptest::prelude::*;
 use shopstream::engine::{ChangelogEntry, Outputs, RestorePoint, Task};
@@ -26,21 +26,7 @@ use shopstream::engine::{ChangelogEntry, Outputs, RestorePoint, Task};
 fn base() -> &'static (Vec<ChangelogEntry>, RestorePoint) {
     static BASE: OnceLock<(Vec<ChangelogEntry>, RestorePoint)> = OnceLock::new();
     BASE.get_or_init(|| {
-        let mut rng = Lcg(0x9e37_79b9_7f4a_7c15);
-        let choices: Vec<Choice> = (0..600)
-            .map(|_| {
-                let raw: Vec<u64> = (0..7).map(|_| rng.next()).collect();
-                Choice::from_raw(
-                    raw[0],
-                    raw[1] % 1_500,
-                    raw[2] % (OOO as u64 + 1),
-                    raw[3] % 40,
-                    raw[4],
-                    raw[5] % 25_000,
-                    raw[6] as usize,
-                )
-            })
-            .collect();
+        let choices = seeded_choices(0x9e37_79b9_7f4a_7c15, 600);
         let mut task = Task::new(config(), inputs()).unwrap();
         task.set_product_costs(catalog());
         let mut out = Outputs::default();

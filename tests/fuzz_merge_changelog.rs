@@ -16,7 +16,7 @@ mod engine_common;
 
 use std::sync::OnceLock;
 
-use changelog_fuzz::{corrupt, corruption, decode, meta_extremes, to_wire, Lcg, Wire};
+use changelog_fuzz::{corrupt, corruption, decode, meta_extremes, seeded_choices, to_wire, Wire};
 use engine_common::*;
 use proptest::prelude::*;
 use rdkafka::{Offset, TopicPartitionList};
@@ -59,21 +59,7 @@ struct Base {
 fn base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
-        let mut rng = Lcg(0x2545_f491_4f6c_dd1d);
-        let choices: Vec<Choice> = (0..600)
-            .map(|_| {
-                let raw: Vec<u64> = (0..7).map(|_| rng.next()).collect();
-                Choice::from_raw(
-                    raw[0],
-                    raw[1] % 1_500,
-                    raw[2] % (OOO as u64 + 1),
-                    raw[3] % 40,
-                    raw[4],
-                    raw[5] % 25_000,
-                    raw[6] as usize,
-                )
-            })
-            .collect();
+        let choices = seeded_choices(0x2545_f491_4f6c_dd1d, 600);
         let mut task = Task::new(config(), inputs()).unwrap();
         task.set_product_costs(catalog());
         let mut merger = Merger::new(merge_config(), 1, merge_inputs()).unwrap();

@@ -23,6 +23,26 @@ impl Lcg {
     }
 }
 
+/// `n` engine test steps drawn from an [`Lcg`] seeded with `seed`: the deterministic
+/// stream the fuzz targets' base changelogs come from.
+pub fn seeded_choices(seed: u64, n: usize) -> Vec<crate::engine_common::Choice> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|_| {
+            let raw: Vec<u64> = (0..7).map(|_| rng.next()).collect();
+            crate::engine_common::Choice::from_raw(
+                raw[0],
+                raw[1] % 1_500,
+                raw[2] % (crate::engine_common::OOO as u64 + 1),
+                raw[3] % 40,
+                raw[4],
+                raw[5] % 25_000,
+                raw[6] as usize,
+            )
+        })
+        .collect()
+}
+
 /// One changelog record as it sits on the topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wire {

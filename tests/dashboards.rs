@@ -127,7 +127,9 @@ async fn every_sql_panel_returns_rows_after_a_pipeline_run() {
         Duration::from_secs(120),
     )
     .await;
-    for table in ["kpi_funnel", "kpi_sessions"] {
+    // Funnel, sessions and business alerts come only once event time has closed their
+    // windows (alerts once the allowed lateness has expired too): wait for each.
+    for table in ["kpi_funnel", "kpi_sessions", "business_alerts"] {
         let sql = format!("SELECT count(*) FROM {table}");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while db.count(&sql).await == 0 && std::time::Instant::now() < deadline {

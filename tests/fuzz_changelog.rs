@@ -1,15 +1,16 @@
 //! Fuzz target for the stage-1 changelog format (proptest, bounded for CI): a real
 //! task's changelog — a full snapshot plus incremental flushes, covering windows, member
-//! segments, dedup, fraud profiles and the meta entries — is corrupted record by record
-//! the ways a broken or hostile changelog topic could be (tests/support/changelog_fuzz.rs):
-//! keys, values and the `ss-applied` header flipped, cut, replaced, spliced, dropped or
-//! given extreme numbers, values moved under other keys (type confusion), records
-//! repeated. Decoding the records (as the runtime does) and restoring a task from them
-//! must give a task or a typed error (restoring stops rather than guess), never a panic;
-//! a restored task must still snapshot and tick without panicking. The fraud profiles'
-//! binary values (version byte, then fixed fields and varints) get corruptions of their
-//! own, aimed at them only: bytes flipped, cut, spliced in, the version byte changed, and
-//! arbitrary bytes behind a valid version byte.
+//! segments, dedup, fraud and RFM profiles, user sessions and the meta entries — is
+//! corrupted record by record the ways a broken or hostile changelog topic could be
+//! (tests/support/changelog_fuzz.rs): keys, values and the `ss-applied` header flipped,
+//! cut, replaced, spliced, dropped or given extreme numbers, values moved under other keys
+//! (type confusion), records repeated. Decoding the records (as the runtime does) and
+//! restoring a task from them must give a task or a typed error (restoring stops rather
+//! than guess), never a panic; a restored task must still snapshot and tick without
+//! panicking. The binary values — fraud profiles (version byte, then fixed fields and
+//! varints), RFM profiles and user sessions (version byte, then fixed-width fields) — get
+//! corruptions of their own, aimed at them only: bytes flipped, cut, spliced in, the
+//! version byte changed, and arbitrary bytes behind a valid version byte.
 
 #[path = "support/changelog_fuzz.rs"]
 mod changelog_fuzz;
@@ -47,16 +48,35 @@ fn base() -> &'static (Vec<ChangelogEntry>, RestorePoint) {
     })
 }
 
-/// Indices of the `fraud/` entries with a value.
-fn fraud_entries(log: &[ChangelogEntry]) -> Vec<usize> {
+/// The key prefixes of binary values, with the error an unknown format of each gives.
+const BINARY: [(&str, &str); 3] = [
+    ("fraud/", "unknown fraud profile format"),
+    ("rfm/", "unknown RFM profile format"),
+    ("ses/", "unknown sessions format"),
+];
+
+/// Indices of the entries with a value under `prefix`.
+fn entries_under(log: &[ChangelogEntry], prefix: &str) -> Vec<usize> {
     (0..log.len())
-        .filter(|&i| log[i].key.starts_with(b"fraud/") && log[i].value.is_some())
+        .filter(|&i| log[i].key.starts_with(prefix.as_bytes()) && log[i].value.is_some())
         .collect()
 }
 
-/// One corruption of a fraud profile's value.
+/// Indices of the entries with a binary value (fraud and RFM profiles, sessions).
+fn binary_entries(log: &[ChangelogEntry]) -> Vec<usize> {
+    (0..log.len())
+        .filter(|&i| {
+            log[i].value.is_some()
+                && BINARY
+                    .iter()
+                    .any(|(p, _)| log[i].key.starts_with(p.as_bytes()))
+        })
+        .collect()
+}
+
+/// One corruption of a binary value.
 #[derive(Debug, Clone)]
-enum FraudCorruption {
+enum ValueCorruption {
     Flip {
         entry: usize,
         at: usize,
@@ -82,27 +102,27 @@ enum FraudCorruption {
     },
 }
 
-fn fraud_corruption() -> impl Strategy<Value = FraudCorruption> {
+fn value_corruption() -> impl Strategy<Value = ValueCorruption> {
     let bytes = || prop::collection::vec(any::<u8>(), 0..64);
     prop_oneof![
         (any::<usize>(), any::<usize>(), any::<u8>())
-            .prop_map(|(entry, at, byte)| FraudCorruption::Flip { entry, at, byte }),
-        (any::<usize>(), any::<usize>()).prop_map(|(entry, at)| FraudCorruption::Cut { entry, at }),
+            .prop_map(|(entry, at, byte)| ValueCorruption::Flip { entry, at, byte }),
+        (any::<usize>(), any::<usize>()).prop_map(|(entry, at)| ValueCorruption::Cut { entry, at }),
         (any::<usize>(), any::<usize>(), bytes())
-            .prop_map(|(entry, at, bytes)| FraudCorruption::Splice { entry, at, bytes }),
+            .prop_map(|(entry, at, bytes)| ValueCorruption::Splice { entry, at, bytes }),
         (any::<usize>(), any::<u8>())
-            .prop_map(|(entry, byte)| FraudCorruption::Version { entry, byte }),
+            .prop_map(|(entry, byte)| ValueCorruption::Version { entry, byte }),
         (any::<usize>(), bytes())
-            .prop_map(|(entry, bytes)| FraudCorruption::Garbage { entry, bytes }),
+            .prop_map(|(entry, bytes)| ValueCorruption::Garbage { entry, bytes }),
     ]
 }
 
-fn corrupt_fraud(log: &mut [ChangelogEntry], c: &FraudCorruption) {
-    let fraud = fraud_entries(log);
-    let value = |entry: &usize| fraud[entry % fraud.len()];
+fn corrupt_value(log: &mut [ChangelogEntry], c: &ValueCorruption) {
+    let binary = binary_entries(log);
+    let value = |entry: &usize| binary[entry % binary.len()];
     let v = |log: &mut [ChangelogEntry], i: usize| log[i].value.take().unwrap_or_default();
     match c {
-        FraudCorruption::Flip { entry, at, byte } => {
+        ValueCorruption::Flip { entry, at, byte } => {
             let i = value(entry);
             let mut b = v(log, i);
             let at = at % b.len().max(1);
@@ -111,20 +131,20 @@ fn corrupt_fraud(log: &mut [ChangelogEntry], c: &FraudCorruption) {
             }
             log[i].value = Some(b);
         }
-        FraudCorruption::Cut { entry, at } => {
+        ValueCorruption::Cut { entry, at } => {
             let i = value(entry);
             let mut b = v(log, i);
             b.truncate(at % (b.len() + 1));
             log[i].value = Some(b);
         }
-        FraudCorruption::Splice { entry, at, bytes } => {
+        ValueCorruption::Splice { entry, at, bytes } => {
             let i = value(entry);
             let mut b = v(log, i);
             let at = at % (b.len() + 1);
             b.splice(at..at, bytes.iter().copied());
             log[i].value = Some(b);
         }
-        FraudCorruption::Version { entry, byte } => {
+        ValueCorruption::Version { entry, byte } => {
             let i = value(entry);
             let mut b = v(log, i);
             if let Some(x) = b.first_mut() {
@@ -132,7 +152,7 @@ fn corrupt_fraud(log: &mut [ChangelogEntry], c: &FraudCorruption) {
             }
             log[i].value = Some(b);
         }
-        FraudCorruption::Garbage { entry, bytes } => {
+        ValueCorruption::Garbage { entry, bytes } => {
             let i = value(entry);
             let mut b = vec![1];
             b.extend(bytes);
@@ -145,13 +165,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn corrupted_fraud_profiles_restore_or_fail_typed(
-        corruptions in prop::collection::vec(fraud_corruption(), 1..4),
+    fn corrupted_binary_values_restore_or_fail_typed(
+        corruptions in prop::collection::vec(value_corruption(), 1..4),
     ) {
         let (log, point) = base();
         let mut log = log.clone();
         for c in &corruptions {
-            corrupt_fraud(&mut log, c);
+            corrupt_value(&mut log, c);
         }
         restore_and_run(&to_wire(&log), point);
     }
@@ -195,8 +215,7 @@ fn extreme_numbers_in_meta_entries_restore_or_fail_typed() {
 fn the_base_changelog_restores_and_covers_every_entry_kind() {
     let (log, point) = base();
     Task::restore(config(), inputs(), log, point).expect("the uncorrupted log restores");
-    // (Session state, `ses/`, joins once session windows run in the task.)
-    for prefix in ["meta/", "win/", "wseg/", "dedup/", "fraud/"] {
+    for prefix in ["meta/", "win/", "wseg/", "dedup/", "fraud/", "rfm/", "ses/"] {
         assert!(
             log.iter().any(|e| e.key.starts_with(prefix.as_bytes())),
             "the fuzzed log has {prefix} entries"
@@ -205,24 +224,23 @@ fn the_base_changelog_restores_and_covers_every_entry_kind() {
 }
 
 #[test]
-fn fraud_profiles_are_binary_and_an_unknown_format_fails_with_a_clear_error() {
+fn profiles_and_sessions_are_binary_and_an_unknown_format_fails_with_a_clear_error() {
     let (log, point) = base();
-    let fraud = fraud_entries(log);
-    assert!(fraud
-        .iter()
-        .all(|&i| log[i].value.as_ref().unwrap()[0] == 1));
-    // The last write of its key (the snapshot's), so it is the one restored.
-    let last = *fraud.last().unwrap();
-    for byte in [0u8, 2, 0x7f, 0xff] {
-        let mut log = log.clone();
-        log[last].value.as_mut().unwrap()[0] = byte;
-        let err = Task::restore(config(), inputs(), &log, point)
-            .err()
-            .expect("an unknown format is refused")
-            .to_string();
-        assert!(
-            err.contains("unknown fraud profile format") && err.contains("fraud/"),
-            "{err}"
-        );
+    for (prefix, message) in BINARY {
+        let entries = entries_under(log, prefix);
+        assert!(entries
+            .iter()
+            .all(|&i| log[i].value.as_ref().unwrap()[0] == 1));
+        // The last write of its key (the snapshot's), so it is the one restored.
+        let last = *entries.last().unwrap();
+        for byte in [0u8, 2, 0x7f, 0xff] {
+            let mut log = log.clone();
+            log[last].value.as_mut().unwrap()[0] = byte;
+            let err = Task::restore(config(), inputs(), &log, point)
+                .err()
+                .expect("an unknown format is refused")
+                .to_string();
+            assert!(err.contains(message) && err.contains(prefix), "{err}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::codec::{self, BinaryForm, Reader};
 use crate::engine::Aggregate;
 use crate::model::time::Millis;
 use crate::model::EventType;
@@ -157,6 +158,56 @@ impl Aggregate for Journey {
     /// stage-2 merger as rows, so there is nothing to rebuild them from.
     fn from_values(_: &BTreeMap<String, Decimal>) -> Option<Self> {
         None
+    }
+}
+
+/// Changelog form: the event count, the span (a 0/1 byte, then first and last time), the
+/// earliest page view (a 0/1 byte, then the time) and per later step a count and the
+/// times; a step's times that are not strictly increasing are rejected as damage.
+impl BinaryForm for Journey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        codec::put_u64(out, self.events);
+        match self.span {
+            None => out.push(0),
+            Some((a, b)) => {
+                out.push(1);
+                codec::put_i64(out, a);
+                codec::put_i64(out, b);
+            }
+        }
+        codec::put_opt_i64(out, self.view);
+        for v in &self.later {
+            codec::put_u32(out, v.len() as u32);
+            v.iter().for_each(|t| codec::put_i64(out, *t));
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, String> {
+        let events = r.u64()?;
+        let span = if r.bool()? {
+            Some((r.i64()?, r.i64()?))
+        } else {
+            None
+        };
+        let view = r.opt_i64()?;
+        let mut later: [Vec<Millis>; LATER_STEPS] = Default::default();
+        for v in &mut later {
+            let n = r.count(8)?;
+            v.reserve_exact(n);
+            for _ in 0..n {
+                let t = r.i64()?;
+                if v.last().is_some_and(|p| *p >= t) {
+                    return Err("step times out of order".into());
+                }
+                v.push(t);
+            }
+        }
+        Ok(Journey {
+            events,
+            span,
+            view,
+            later,
+        })
     }
 }
 

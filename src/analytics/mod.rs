@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod funnel;
 pub mod journey;
 pub mod rfm;
+mod rfm_codec;
 pub mod rfm_state;
 pub mod session_kpis;
 pub mod sessions;

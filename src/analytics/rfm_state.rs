@@ -9,10 +9,15 @@
 //! set, so emissions depend on event time only and the latest emission's recency score is
 //! the one at the final watermark. Profiles never expire (lifetime value and "lost"
 //! customers are the point); state is one small entry per customer who ever bought.
-//! Changed profiles are changelogged as `rfm/<customer_id>` → JSON; timers are derived
-//! from the profiles on restore.
+//! Changed profiles are changelogged as `rfm/<customer_id>` → the binary profile of
+//! `rfm_codec`; timers are derived from the profiles on restore. The timers are a min-heap
+//! with lazy deletion: a purchase pushes the profile's new deadline and leaves the old one
+//! in the heap, and a popped entry fires only if it still is its profile's deadline, which
+//! fires exactly what an ordered set of current deadlines would, in the same (time,
+//! customer) order; the heap is rebuilt from the profiles when stale entries outnumber them.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -20,6 +25,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::rfm::{RfmConfig, Scores, DAY_MS};
+use super::rfm_codec;
+use crate::engine::codec::prefixed_key;
 use crate::engine::StateError;
 use crate::model::time::Millis;
 use crate::model::CustomerRfm;
@@ -42,6 +49,25 @@ pub struct RfmProfile {
 }
 
 impl RfmProfile {
+    pub(super) fn new(
+        orders: u64,
+        value: Decimal,
+        first: Millis,
+        last: Millis,
+        as_of: Millis,
+        revision: u64,
+    ) -> RfmProfile {
+        RfmProfile {
+            orders,
+            value,
+            first,
+            last,
+            as_of,
+            revision,
+            dirty: false,
+        }
+    }
+
     fn due(&self, cfg: &RfmConfig) -> Option<Millis> {
         cfg.recency_changes_at(self.last, self.as_of)
     }
@@ -80,8 +106,9 @@ impl RfmUpdate {
 /// What an emission updates besides the profile: timers and changelog bookkeeping.
 struct Book {
     cfg: RfmConfig,
-    /// (due event time, customer): when the customer's recency score drops next.
-    timers: BTreeSet<(Millis, Arc<str>)>,
+    /// (due event time, customer): when the customer's recency score drops next, plus
+    /// stale entries whose profile has moved on (skipped when popped).
+    timers: BinaryHeap<Reverse<(Millis, Arc<str>)>>,
     /// Customers changed since the last flush (each once: `dirty` is set while listed).
     pending: Vec<Arc<str>>,
     changelog: bool,
@@ -92,7 +119,7 @@ impl Book {
     fn emit(&mut self, key: Arc<str>, p: &mut RfmProfile, out: &mut Vec<RfmUpdate>) {
         p.revision += 1;
         if let Some(due) = p.due(&self.cfg) {
-            self.timers.insert((due, key.clone()));
+            self.timers.push(Reverse((due, key.clone())));
         }
         if self.changelog && !p.dirty {
             p.dirty = true;
@@ -118,7 +145,7 @@ impl RfmState {
             profiles: HashMap::with_hasher(ahash::RandomState::new()),
             book: Book {
                 cfg,
-                timers: BTreeSet::new(),
+                timers: BinaryHeap::new(),
                 pending: Vec::new(),
                 changelog: true,
             },
@@ -158,9 +185,6 @@ impl RfmState {
     ) {
         let (key, p) = match self.profiles.get_key_value_mut(customer) {
             Some((k, p)) => {
-                if let Some(due) = p.due(&self.book.cfg) {
-                    self.book.timers.remove(&(due, k.clone()));
-                }
                 p.orders += 1;
                 p.value = p.value.saturating_add(value);
                 p.first = p.first.min(ts);
@@ -184,18 +208,36 @@ impl RfmState {
         };
         p.as_of = p.as_of.max(wm).max(p.last);
         self.book.emit(key, p, out);
+        self.compact_timers();
+    }
+
+    /// Rebuilds the timer heap from the profiles once stale entries outnumber the live
+    /// ones, so that it stays proportional to the profiles.
+    fn compact_timers(&mut self) {
+        if self.book.timers.len() <= 2 * self.profiles.len() + 64 {
+            return;
+        }
+        let cfg = &self.book.cfg;
+        let live: Vec<_> = self
+            .profiles
+            .iter()
+            .filter_map(|(k, p)| p.due(cfg).map(|due| Reverse((due, k.clone()))))
+            .collect();
+        self.book.timers = BinaryHeap::from(live);
     }
 
     /// The watermark reached `wm`: re-emits every profile whose recency score dropped at
     /// or before it, measured at the drop.
     pub fn advance(&mut self, wm: Millis, out: &mut Vec<RfmUpdate>) {
-        while self.book.timers.first().is_some_and(|(due, _)| *due <= wm) {
-            let Some((due, key)) = self.book.timers.pop_first() else {
+        while self.book.timers.peek().is_some_and(|t| t.0 .0 <= wm) {
+            let Some(Reverse((due, key))) = self.book.timers.pop() else {
                 break;
             };
             if let Some(p) = self.profiles.get_mut(&key) {
-                p.as_of = p.as_of.max(due);
-                self.book.emit(key, p, out);
+                if p.due(&self.book.cfg) == Some(due) {
+                    p.as_of = p.as_of.max(due);
+                    self.book.emit(key, p, out);
+                }
             }
         }
     }
@@ -205,14 +247,14 @@ impl RfmState {
         &mut self,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
-        for customer in std::mem::take(&mut self.book.pending) {
+        let mut pending = std::mem::take(&mut self.book.pending);
+        for customer in pending.drain(..) {
             if let Some(p) = self.profiles.get_mut(&customer) {
                 p.dirty = false;
-                let key = format!("{RFM_PREFIX}{customer}").into_bytes();
-                let value = serde_json::to_vec(p).map_err(|e| StateError::bad_value(&key, e))?;
-                out(key, Some(value));
+                out(entry_key(&customer), Some(entry_value(p)));
             }
         }
+        self.book.pending = pending;
         Ok(())
     }
 
@@ -224,9 +266,7 @@ impl RfmState {
         let mut all: Vec<(&Arc<str>, &RfmProfile)> = self.profiles.iter().collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         for (customer, p) in all {
-            let key = format!("{RFM_PREFIX}{customer}").into_bytes();
-            let value = serde_json::to_vec(p).map_err(|e| StateError::bad_value(&key, e))?;
-            out(key, Some(value));
+            out(entry_key(customer), Some(entry_value(p)));
         }
         Ok(())
     }
@@ -235,19 +275,26 @@ impl RfmState {
     /// an earlier one, with its timer).
     pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
         let customer = StateError::name_after(key, RFM_PREFIX)?;
-        let p: RfmProfile =
-            serde_json::from_slice(value).map_err(|e| StateError::bad_value(key, e))?;
+        let p = rfm_codec::decode(value).map_err(|e| StateError::bad_value(key, e))?;
         let k: Arc<str> = Arc::from(customer);
-        if let Some(old) = self.profiles.insert(k.clone(), p) {
-            if let Some(due) = old.due(&self.book.cfg) {
-                self.book.timers.remove(&(due, k.clone()));
-            }
-        }
+        // A replaced profile's timer stays in the heap, stale.
+        self.profiles.insert(k.clone(), p);
         if let Some(due) = p.due(&self.book.cfg) {
-            self.book.timers.insert((due, k));
+            self.book.timers.push(Reverse((due, k)));
         }
+        self.compact_timers();
         Ok(())
     }
+}
+
+fn entry_key(customer: &str) -> Vec<u8> {
+    prefixed_key(RFM_PREFIX.as_bytes(), customer.as_bytes())
+}
+
+fn entry_value(p: &RfmProfile) -> Vec<u8> {
+    let mut v = Vec::with_capacity(rfm_codec::SIZE);
+    rfm_codec::encode(p, &mut v);
+    v
 }
 
 #[cfg(test)]
@@ -317,6 +364,92 @@ mod tests {
         back.advance(1_000, &mut b);
         assert_eq!(a, b, "timers are rebuilt from the restored profile");
         assert!(back.restore(b"rfm/x", b"{").is_err());
+        assert!(back.restore(b"rfm/x", &[1, 0, 0]).is_err());
         assert!(back.restore(b"nope", b"{}").is_err());
+    }
+
+    /// The reference the timers must match: at each step, the profile with the smallest
+    /// (due, customer) not after `wm` fires, until none is due.
+    fn reference_advance(s: &mut RfmState, wm: Millis, out: &mut Vec<RfmUpdate>) {
+        loop {
+            let cfg = &s.book.cfg;
+            let next = s
+                .profiles
+                .iter()
+                .filter_map(|(k, p)| p.due(cfg).map(|d| (d, k.clone())))
+                .filter(|(d, _)| *d <= wm)
+                .min();
+            let Some((due, key)) = next else { break };
+            let p = s.profiles.get_mut(&key).unwrap();
+            p.as_of = p.as_of.max(due);
+            s.book.emit(key, p, out);
+        }
+    }
+
+    proptest::proptest! {
+        /// Purchases and watermark advances in any order: the lazy timer heap fires what
+        /// the ordered set of current deadlines fires, in the same order; the changelog
+        /// (flushed several times, compacted by key) restores the same profiles, timers
+        /// included.
+        #[test]
+        fn timers_fire_in_order_and_the_changelog_restores_the_state(
+            steps in proptest::collection::vec((0u8..4, 0u8..6, 0i64..200, 1i64..500), 1..120)
+        ) {
+            let mut s = RfmState::new(cfg());
+            let mut model = RfmState::new(cfg());
+            let mut log = std::collections::BTreeMap::new();
+            let (mut wm, mut a, mut b) = (0, Vec::new(), Vec::new());
+            for (op, c, dt, cents) in steps {
+                let customer = format!("c{c}");
+                match op {
+                    0 | 1 => {
+                        let v = Decimal::new(cents, 2);
+                        s.on_purchase(&customer, wm + dt - 50, v, wm, &mut a);
+                        model.on_purchase(&customer, wm + dt - 50, v, wm, &mut b);
+                    }
+                    2 => {
+                        wm += dt / 4;
+                        s.advance(wm, &mut a);
+                        reference_advance(&mut model, wm, &mut b);
+                    }
+                    _ => {
+                        s.flush(&mut |k, v| {
+                            log.insert(k, v);
+                        }).unwrap();
+                        model.flush(&mut |_, _| {}).unwrap();
+                    }
+                }
+                proptest::prop_assert_eq!(&a, &b);
+            }
+            s.flush(&mut |k, v| {
+                log.insert(k, v);
+            }).unwrap();
+            let mut back = RfmState::new(cfg());
+            for (k, v) in &log {
+                back.restore(k, v.as_deref().unwrap()).unwrap();
+            }
+            proptest::prop_assert_eq!(back.len(), s.len());
+            for (k, p) in &s.profiles {
+                proptest::prop_assert_eq!(back.profile(k), Some(p));
+            }
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            s.advance(wm + 1_000, &mut x);
+            back.advance(wm + 1_000, &mut y);
+            proptest::prop_assert_eq!(x, y);
+        }
+    }
+
+    #[test]
+    fn stale_timers_are_compacted() {
+        let mut s = RfmState::new(cfg());
+        let mut out = Vec::new();
+        for ts in 0..1_000 {
+            s.on_purchase("a", ts, Decimal::ONE, 0, &mut out);
+        }
+        assert!(s.book.timers.len() <= 2 * s.len() + 64);
+        out.clear();
+        s.advance(2_000, &mut out);
+        let seen: Vec<u8> = out.iter().map(|u| u.scores.recency).collect();
+        assert_eq!(seen, vec![4, 3, 2, 1]);
     }
 }

@@ -13,6 +13,7 @@
 mod aggregate;
 mod bucket;
 mod checkpoint;
+pub mod codec;
 mod commerce;
 mod config;
 mod currency;
@@ -29,6 +30,7 @@ mod products;
 mod revenue;
 mod sales;
 pub mod session;
+mod session_codec;
 mod state;
 mod task;
 pub mod testkit;

@@ -9,10 +9,10 @@
 //! then product id) when within the top N and no `rank` otherwise — so a product that
 //! drops out of the top N loses its rank in the same revision, and no stale rank remains.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::aggregate::Aggregate;
 
@@ -63,10 +63,23 @@ impl ProductTotals {
     }
 }
 
+/// Product id → totals, hashed: a line finds its product with one hash and one string
+/// compare instead of a tree walk of compares.
+pub type ProductMap = HashMap<Box<str>, ProductTotals, ahash::RandomState>;
+
 /// The products of one category in one window, by product id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductsAgg {
-    pub products: BTreeMap<Box<str>, ProductTotals>,
+    #[serde(serialize_with = "by_product_id")]
+    pub products: ProductMap,
+}
+
+/// The serde form of the products: a map in product-id order, as the `BTreeMap` this
+/// replaced wrote it, so the changelog value of a result does not depend on hashing.
+fn by_product_id<S: Serializer>(products: &ProductMap, s: S) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<_> = products.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(sorted)
 }
 
 impl ProductsAgg {
@@ -191,6 +204,23 @@ mod tests {
         assert_eq!(ProductsAgg::from_values(&v), Some(ab_c));
         v.insert("p1/bogus".into(), Decimal::ONE);
         assert_eq!(ProductsAgg::from_values(&v), None);
+    }
+
+    #[test]
+    fn the_serde_form_is_in_product_id_order_and_round_trips() {
+        let ids: Vec<String> = (0..40).map(|i| format!("p-{}", (i * 17) % 40)).collect();
+        let mut a = ProductsAgg::default();
+        for (n, id) in ids.iter().enumerate() {
+            a.add_line(id, n as u64 + 1, Decimal::from(n as i64), None);
+        }
+        let json = serde_json::to_string(&a).unwrap();
+        // What the former BTreeMap field wrote for the same products.
+        let tree: BTreeMap<&str, &ProductTotals> =
+            a.products.iter().map(|(k, v)| (&**k, v)).collect();
+        let want = format!("{{\"products\":{}}}", serde_json::to_string(&tree).unwrap());
+        assert_eq!(json, want);
+        let back: ProductsAgg = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
     }
 
     #[test]

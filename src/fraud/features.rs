@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::geo::haversine_km;
-use super::profile::{fnv1a, knows, place_of, Profile, DAY_MS};
+use super::profile::{knows, place_of, Derived, Profile, DAY_MS};
 use super::rules::FraudRules;
+use super::score::decimal_f64;
 use crate::model::time::Millis;
 use crate::model::{Transaction, TxStatus};
 
@@ -71,9 +71,7 @@ struct Windows {
 }
 
 impl Windows {
-    fn of(p: &Profile, t: &Transaction, rules: &FraudRules) -> Windows {
-        let ts = t.timestamp;
-        let session = fnv1a(&t.session_id);
+    fn of(p: &Profile, ts: Millis, session: u64, rules: &FraudRules) -> Windows {
         let (vw, cw) = (rules.velocity.window_ms, rules.card_testing.window_ms);
         let sw = rules.session.window_ms;
         let mut w = Windows::default();
@@ -122,11 +120,21 @@ impl Windows {
 impl Features {
     /// The features of `t` given the customer's profile before it (`None`: first seen).
     pub fn compute(p: Option<&Profile>, t: &Transaction, rules: &FraudRules) -> Features {
+        Features::compute_with(p, t, &Derived::of(t), rules)
+    }
+
+    /// [`Features::compute`] given what is derived from `t` (`Derived::of(t)`).
+    pub fn compute_with(
+        p: Option<&Profile>,
+        t: &Transaction,
+        d: &Derived,
+        rules: &FraudRules,
+    ) -> Features {
         let empty = Profile::default();
         let p = p.unwrap_or(&empty);
         let ts = t.timestamp;
         let this = t.amount;
-        let w = Windows::of(p, t, rules);
+        let w = Windows::of(p, ts, d.session, rules);
         let this_small = this <= rules.card_testing.small_amount;
         let v = &rules.velocity;
         let small = w.small + u32::from(this_small);
@@ -140,7 +148,7 @@ impl Features {
                 .sqrt()
                 .max(rules.amount.min_cv * mean.abs())
                 .max(0.01);
-            (this.to_f64().unwrap_or(0.0) - mean) / sd
+            (d.amount - mean) / sd
         } else {
             0.0
         };
@@ -169,8 +177,8 @@ impl Features {
             amount_z,
             travel_km,
             travel_kmh,
-            new_device: known && !knows(&p.devices, fnv1a(&t.device.fingerprint)),
-            new_ip: known && !knows(&p.ips, fnv1a(&t.ip_address)),
+            new_device: known && !knows(&p.devices, d.device),
+            new_ip: known && !knows(&p.ips, d.ip),
             small_charges: small,
             declined,
             session_purchases: w.session_ok,
@@ -185,7 +193,7 @@ impl Features {
 
     /// The features by name, as stored with an alert.
     pub fn snapshot(&self) -> BTreeMap<String, f64> {
-        let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        let f = decimal_f64;
         let b = |x: bool| if x { 1.0 } else { 0.0 };
         [
             ("amount", f(self.amount)),

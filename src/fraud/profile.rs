@@ -5,14 +5,16 @@
 //! fingerprint, IP address and place hashes. Hashes are FNV-1a (the same in every process)
 //! and floats are stored as their bit patterns, so a profile restored from the changelog
 //! (binary, see `profile_codec`) is bit-for-bit the one that was saved and scores the same.
+//! [`Derived`] is what scoring and recording take from a transaction beyond its fields
+//! (the amount as a float, the hashes), computed once per transaction.
 
 use std::collections::VecDeque;
 
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::rules::FraudRules;
+use super::score::decimal_f64;
 use crate::model::time::Millis;
 use crate::model::{Transaction, TxStatus};
 
@@ -115,6 +117,29 @@ impl PartialEq for Profile {
     }
 }
 
+/// What the features, the profile and the score take from a transaction besides its
+/// plain fields, derived once per transaction: the amount as a float and the FNV-1a
+/// hashes of its session, device fingerprint and IP address.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Derived {
+    /// `decimal_f64(amount)`.
+    pub amount: f64,
+    pub session: u64,
+    pub device: u64,
+    pub ip: u64,
+}
+
+impl Derived {
+    pub fn of(t: &Transaction) -> Derived {
+        Derived {
+            amount: decimal_f64(t.amount),
+            session: d.session,
+            device: fnv1a(&t.device.fingerprint),
+            ip: fnv1a(&t.ip_address),
+        }
+    }
+}
+
 /// FNV-1a, 64 bit: a hash that is the same in every process.
 pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -152,12 +177,17 @@ impl Profile {
 
     /// Adds `t` (after it was scored).
     pub fn record(&mut self, t: &Transaction, rules: &FraudRules) {
+        self.record_with(t, &Derived::of(t), rules);
+    }
+
+    /// [`Profile::record`] given what is derived from `t` (`Derived::of(t)`).
+    pub fn record_with(&mut self, t: &Transaction, d: &Derived, rules: &FraudRules) {
         let caps = &rules.state;
         let ts = t.timestamp;
         let failed = t.status == TxStatus::Failed;
         let r = Recent {
             ts,
-            session: fnv1a(&t.session_id),
+            session: d.session,
             amount: t.amount,
             small: t.amount <= rules.card_testing.small_amount,
             failed,
@@ -175,7 +205,7 @@ impl Profile {
             self.recent.pop_front();
         }
         if !failed {
-            self.amounts.add(t.amount.to_f64().unwrap_or(0.0));
+            self.amounts.add(d.amount);
         }
         let loc = &t.location;
         if self.last.map_or(true, |l| ts >= l.ts) {
@@ -185,12 +215,8 @@ impl Profile {
                 lon_bits: loc.lon.to_bits(),
             });
         }
-        touch(
-            &mut self.devices,
-            fnv1a(&t.device.fingerprint),
-            caps.max_devices,
-        );
-        touch(&mut self.ips, fnv1a(&t.ip_address), caps.max_ips);
+        touch(&mut self.devices, d.device, caps.max_devices);
+        touch(&mut self.ips, d.ip, caps.max_ips);
         touch(
             &mut self.places,
             place_of(loc.lat, loc.lon),

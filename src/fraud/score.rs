@@ -35,8 +35,26 @@ impl Verdict {
     }
 }
 
-fn decimal_f64(d: rust_decimal::Decimal) -> f64 {
+/// A decimal as the float the features and rules use (0 when out of range).
+pub fn decimal_f64(d: rust_decimal::Decimal) -> f64 {
     rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0)
+}
+
+/// The large-amount rule's decimal thresholds as floats: the same values [`score`]
+/// converts on every call, converted once per rule set by [`FraudState`](super::FraudState).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LargeAmountF64 {
+    min: f64,
+    full: f64,
+}
+
+impl LargeAmountF64 {
+    pub fn of(rules: &FraudRules) -> LargeAmountF64 {
+        LargeAmountF64 {
+            min: decimal_f64(rules.large_amount.min_amount),
+            full: decimal_f64(rules.large_amount.full_amount),
+        }
+    }
 }
 
 /// 0 at or below `lo`, 1 at or above `hi`, linear in between (a step when `lo == hi`).
@@ -51,7 +69,12 @@ fn ramp(x: f64, lo: f64, hi: f64) -> f64 {
 }
 
 /// Each rule's strength for `f`.
-fn strengths(f: &Features, r: &FraudRules) -> [(&'static str, f64, f64); 8] {
+fn strengths(
+    f: &Features,
+    amount: f64,
+    large_f64: LargeAmountF64,
+    r: &FraudRules,
+) -> [(&'static str, f64, f64); 8] {
     let v = &r.velocity;
     let excess = f64::from(f.burst_count) - f.burst_expected;
     let velocity = ramp(
@@ -67,11 +90,7 @@ fn strengths(f: &Features, r: &FraudRules) -> [(&'static str, f64, f64); 8] {
     );
     let amount = ramp(f.amount_z, r.amount.min_z, r.amount.full_z);
     let large = &r.large_amount;
-    let large_amount = ramp(
-        decimal_f64(f.amount),
-        decimal_f64(large.min_amount),
-        decimal_f64(large.full_amount),
-    );
+    let large_amount = ramp(amount, large_f64.min, large_f64.full);
     let travel = if f.travel_km >= r.travel.min_km {
         ramp(f.travel_kmh, r.travel.min_kmh, r.travel.full_kmh)
     } else {
@@ -103,9 +122,17 @@ fn strengths(f: &Features, r: &FraudRules) -> [(&'static str, f64, f64); 8] {
 
 /// Scores `f` under `rules`.
 pub fn score(f: Features, rules: &FraudRules) -> Verdict {
+    score_with(f, decimal_f64(f.amount), LargeAmountF64::of(rules), rules)
+}
+
+/// [`score`] given `f.amount` as a float (`decimal_f64(f.amount)`) and the rules'
+/// thresholds already converted: the same verdict without converting them again.
+pub fn score_with(f: Features, amount: f64, large: LargeAmountF64, rules: &FraudRules) -> Verdict {
+    debug_assert_eq!(amount.to_bits(), decimal_f64(f.amount).to_bits());
+    debug_assert_eq!(large, LargeAmountF64::of(rules));
     let mut fired: Vec<(&'static str, f64)> = Vec::new();
     let mut keep = 1.0;
-    for (name, weight, strength) in strengths(&f, rules) {
+    for (name, weight, strength) in strengths(&f, amount, large, rules) {
         let c = (weight * strength).clamp(0.0, 1.0);
         if c > 0.0 {
             keep *= 1.0 - c;

@@ -11,10 +11,10 @@
 use hashbrown::HashMap;
 
 use super::features::Features;
-use super::profile::Profile;
+use super::profile::{Derived, Profile};
 use super::profile_codec;
 use super::rules::FraudRules;
-use super::score::{score, Verdict};
+use super::score::{score_with, LargeAmountF64, Verdict};
 use crate::engine::StateError;
 use crate::model::time::Millis;
 use crate::model::Transaction;
@@ -28,17 +28,29 @@ const SWEEP_EVERY_MS: i64 = 3_600_000;
 /// Per-customer fraud state and its changelog bookkeeping.
 pub struct FraudState {
     rules: FraudRules,
+    /// The rules' decimal thresholds as floats, converted once.
+    large_f64: LargeAmountF64,
     profiles: HashMap<Box<str>, Profile, ahash::RandomState>,
-    /// Customers changed since the last flush (those with a profile each once: its
-    /// `dirty` flag is set while it is listed).
-    pending: Vec<Box<str>>,
+    /// Changelog keys (`fraud/<customer>`) of the customers changed since the last
+    /// flush (those with a profile each once: its `dirty` flag is set while it is
+    /// listed), built once so the flush hands them over as they are.
+    pending: Vec<Vec<u8>>,
     changelog: bool,
     next_sweep: Millis,
+}
+
+/// The changelog key of `customer`'s profile: `fraud/<customer>`.
+fn changelog_key(customer: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(FRAUD_PREFIX.len() + customer.len());
+    key.extend_from_slice(FRAUD_PREFIX.as_bytes());
+    key.extend_from_slice(customer.as_bytes());
+    key
 }
 
 impl FraudState {
     pub fn new(rules: FraudRules) -> FraudState {
         FraudState {
+            large_f64: LargeAmountF64::of(&rules),
             rules,
             profiles: HashMap::with_hasher(ahash::RandomState::new()),
             pending: Vec::new(),
@@ -84,13 +96,15 @@ impl FraudState {
                 .entry(t.customer_id.as_str().into())
                 .or_default(),
         };
-        let features = Features::compute(Some(profile), t, rules);
-        profile.record(t, rules);
+        // Derived once for the features, the profile and the score alike.
+        let derived = Derived::of(t);
+        let features = Features::compute_with(Some(profile), t, &derived, rules);
+        profile.record_with(t, &derived, rules);
         if self.changelog && !profile.dirty {
             profile.dirty = true;
-            self.pending.push(t.customer_id.as_str().into());
+            self.pending.push(changelog_key(&t.customer_id));
         }
-        score(features, rules)
+        score_with(features, derived.amount, self.large_f64, rules)
     }
 
     /// Drops the profiles of customers idle for longer than the TTL before `horizon`: the
@@ -107,7 +121,7 @@ impl FraudState {
         self.profiles.retain(|k, p| {
             let keep = horizon.saturating_sub(p.newest) <= ttl;
             if !keep {
-                gone.push(k.clone());
+                gone.push(changelog_key(k));
             }
             keep
         });
@@ -121,9 +135,11 @@ impl FraudState {
         &mut self,
         out: &mut impl FnMut(Vec<u8>, Option<Vec<u8>>),
     ) -> Result<(), StateError> {
-        for customer in std::mem::take(&mut self.pending) {
-            let key = format!("{FRAUD_PREFIX}{customer}").into_bytes();
-            let value = match self.profiles.get_mut(&customer) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for key in pending.drain(..) {
+            let customer =
+                std::str::from_utf8(&key[FRAUD_PREFIX.len()..]).expect("built from a customer id");
+            let value = match self.profiles.get_mut(customer) {
                 Some(p) => {
                     p.dirty = false;
                     Some(profile_codec::to_bytes(p))
@@ -132,6 +148,7 @@ impl FraudState {
             };
             out(key, value);
         }
+        self.pending = pending;
         Ok(())
     }
 
@@ -143,8 +160,10 @@ impl FraudState {
         let mut keys: Vec<&Box<str>> = self.profiles.keys().collect();
         keys.sort();
         for k in keys {
-            let key = format!("{FRAUD_PREFIX}{k}").into_bytes();
-            out(key, Some(profile_codec::to_bytes(&self.profiles[k])));
+            out(
+                changelog_key(k),
+                Some(profile_codec::to_bytes(&self.profiles[k])),
+            );
         }
         Ok(())
     }
@@ -188,6 +207,29 @@ mod tests {
         assert_eq!(back.score(&t), s.score(&t));
         assert!(back.restore(b"fraud/x", b"{").is_err());
         assert!(back.restore(b"fraud/x", &[9, 0]).is_err());
+    }
+
+    #[test]
+    fn scores_equal_the_step_by_step_public_path() {
+        // FraudState derives the amount float and hashes once and converts the rules'
+        // thresholds once; the public functions derive them per call. Bit for bit alike.
+        let rules = FraudRules::default();
+        let mut s = FraudState::new(rules.clone());
+        let mut p = Profile::default();
+        for i in 0..300u64 {
+            let mut t = testkit::transaction(i, 7, (i as i64 * 97_531) % 7_200_000);
+            t.amount = rust_decimal::Decimal::new(((i * 7919) % 900_000) as i64 + 1, 2);
+            t.session_id = format!("s-{}", i % 4);
+            t.device.fingerprint = format!("d-{}", i % 5);
+            t.ip_address = format!("10.0.0.{}", i % 6);
+            let f = Features::compute(Some(&p), &t, &rules);
+            p.record(&t, &rules);
+            let want = crate::fraud::score::score(f, &rules);
+            let got = s.score(&t);
+            assert_eq!(got.score.to_bits(), want.score.to_bits(), "tx {i}");
+            assert_eq!(got, want, "tx {i}");
+        }
+        assert_eq!(s.profiles["customer-7"], p);
     }
 
     #[test]

@@ -256,8 +256,7 @@ impl Validator {
                 format!("{} items, limit {}", t.items.len(), self.cfg.max_items),
             ));
         }
-        let bound = size::output_bound(t);
-        if bound > self.cfg.max_output_bytes {
+        if let Some(bound) = size::exceeds(t, self.cfg.max_output_bytes) {
             return Err(Rejection::new(
                 reason::OVERSIZED_OUTPUT,
                 rule::OUTPUT_FITS_MESSAGE,

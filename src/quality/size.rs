@@ -8,7 +8,9 @@
 //! `oversized_output`. [`output_bound`] is an upper bound, computed from the record alone
 //! in one pass over its strings, of the key plus value of its enriched order and of its
 //! fraud alert, in JSON and in Confluent Avro; it holds because the catalog keeps product
-//! names and brands within [`MAX_CATALOG_TEXT_BYTES`] ([`bound_catalog_text`]).
+//! names and brands within [`MAX_CATALOG_TEXT_BYTES`] ([`bound_catalog_text`]). The check
+//! itself ([`exceeds`]) reads the text only when the bound from string lengths alone
+//! ([`quick_bound`]) is over the limit, so ordinary records cost a few length reads.
 
 use crate::model::Transaction;
 
@@ -49,14 +51,15 @@ pub fn json_str_len(s: &str) -> usize {
         .sum::<usize>()
 }
 
-fn opt_len(s: &Option<String>) -> usize {
-    s.as_deref().map_or(4, json_str_len)
+/// Most bytes [`json_str_len`] can give for `s`: every byte a `\u00XX` escape. O(1).
+fn json_str_len_cap(s: &str) -> usize {
+    2 + 6 * s.len()
 }
 
-/// An upper bound of the bytes (key plus value) of the enriched order or the fraud alert
-/// of `t`, whichever is larger, in either output format. The fraud alert repeats only the
-/// order's ids and currency, so the order's bound covers it.
-pub fn output_bound(t: &Transaction) -> usize {
+/// The bound of `t`'s outputs with `len` as the JSON length of each string: the exact
+/// [`json_str_len`] for [`output_bound`], or its O(1) cap for [`quick_bound`].
+fn bound_with(t: &Transaction, len: impl Fn(&str) -> usize) -> usize {
+    let opt_len = |s: &Option<String>| s.as_deref().map_or(4, &len);
     let strings = [
         &t.transaction_id,
         &t.customer_id,
@@ -70,7 +73,7 @@ pub fn output_bound(t: &Transaction) -> usize {
         &t.ip_address,
         &t.channel,
     ];
-    let order = strings.iter().map(|s| json_str_len(s)).sum::<usize>()
+    let order = strings.iter().map(|s| len(s)).sum::<usize>()
         + opt_len(&t.location.state)
         + opt_len(&t.location.city)
         + opt_len(&t.email);
@@ -79,14 +82,38 @@ pub fn output_bound(t: &Transaction) -> usize {
         .items
         .iter()
         .map(|i| {
-            2 * json_str_len(&i.product_id)
-                + json_str_len(&i.category)
+            2 * len(&i.product_id)
+                + len(&i.category)
                 + 2 * MAX_CATALOG_TEXT_BYTES
                 + ITEM_FIXED_BYTES
         })
         .sum::<usize>();
     // The key is the transaction id.
     t.transaction_id.len() + ORDER_FIXED_BYTES + order + items
+}
+
+/// An upper bound of the bytes (key plus value) of the enriched order or the fraud alert
+/// of `t`, whichever is larger, in either output format. The fraud alert repeats only the
+/// order's ids and currency, so the order's bound covers it.
+pub fn output_bound(t: &Transaction) -> usize {
+    bound_with(t, json_str_len)
+}
+
+/// [`output_bound`] with every string at its worst escaping: never less than it, and
+/// computed from the string lengths alone, without reading the text.
+pub fn quick_bound(t: &Transaction) -> usize {
+    bound_with(t, json_str_len_cap)
+}
+
+/// `Some(output_bound(t))` when that exceeds `limit`, `None` otherwise. The exact pass
+/// over the text runs only when [`quick_bound`] does not already fit, so the decision is
+/// [`output_bound`]'s at the cost of a few length reads for ordinary records.
+pub fn exceeds(t: &Transaction, limit: usize) -> Option<usize> {
+    if quick_bound(t) <= limit {
+        return None;
+    }
+    let bound = output_bound(t);
+    (bound > limit).then_some(bound)
 }
 
 /// [`output_bound`] of a transaction of `items` items whose strings are all empty and

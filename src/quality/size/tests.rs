@@ -204,3 +204,41 @@ fn least_bound_is_the_bound_of_empty_records() {
         assert_eq!(least_bound(n), output_bound(&t), "{n} items");
     }
 }
+
+#[test]
+fn quick_bound_is_the_exact_bound_of_the_worst_escaping() {
+    // Every byte a control character: the cap is reached, so the two bounds meet.
+    let worst = hostile(&"\u{1}".repeat(30), 3);
+    assert_eq!(quick_bound(&worst), output_bound(&worst));
+    let plain = testkit::transaction(2, 2, 0);
+    assert!(quick_bound(&plain) > output_bound(&plain));
+}
+
+proptest::proptest! {
+    /// `exceeds` decides exactly as the exact bound does, at every limit near it, and the
+    /// quick bound never undercuts the exact one.
+    #[test]
+    fn exceeds_decides_as_the_exact_bound(
+        text in "[a-z\"\\\\\u{0}-\u{1f}é😀]{0,40}",
+        other in "[ -~]{0,12}",
+        items in 0usize..5,
+        email in proptest::option::of("[a-z@.\"]{0,20}"),
+        delta in -3000i64..3000,
+    ) {
+        let mut t = hostile(&text, items);
+        t.customer_id = other.clone();
+        t.email = email;
+        if let Some(i) = t.items.first_mut() {
+            i.category = other;
+        }
+        let exact = output_bound(&t);
+        proptest::prop_assert!(quick_bound(&t) >= exact);
+
+        let quick = quick_bound(&t);
+        let near = exact.saturating_add_signed(delta as isize);
+        for limit in [near, exact, exact - 1, exact + 1, quick, quick - 1] {
+            let want = (exact > limit).then_some(exact);
+            proptest::prop_assert_eq!(exceeds(&t, limit), want, "limit {}", limit);
+        }
+    }
+}

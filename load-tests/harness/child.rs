@@ -4,10 +4,15 @@
 //! its RSS is the pipeline's alone, not the broker's or the generator's. The child runs
 //! until stage 1 has committed the expected number of input records, then stops the
 //! pipeline gracefully, optionally runs the sink alone over everything stage 1 and stage 2
-//! wrote (the sink's rows/s), and prints one JSON line of [`ChildReport`] on stdout.
+//! wrote (the sink's rows/s), and prints one JSON line of [`ChildReport`] on stdout. For
+//! the memory run, the expected count may arrive later on stdin (the generator stops at
+//! a number of orders, not of records) and the child prints its committed count as
+//! `progress N` lines, which the harness uses to keep its production within what the
+//! mock broker retains.
 //! With `RUST_LOG` set, the pipeline's logs go to stderr.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -16,6 +21,7 @@ use shopstream::config::{Config, Guarantee, Secrets, WireFormat};
 use shopstream::runtime::app::{self, PipelineOptions};
 use shopstream::runtime::client;
 use shopstream::sink::consumer::{self as sink, SinkControl, SinkSettings};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::probe::{Memory, Probe, RssSampler};
 
@@ -32,8 +38,14 @@ pub struct ChildArgs {
     #[arg(long, default_value_t = 100)]
     pub commit_ms: u64,
     /// Input records stage 1 must commit before the run ends.
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     pub expect: u64,
+    /// The expected count arrives as a line on stdin (instead of `--expect`).
+    #[arg(long)]
+    pub expect_on_stdin: bool,
+    /// Print `progress N` (input records committed) every 100 ms.
+    #[arg(long)]
+    pub progress: bool,
     /// Latency samples before this many seconds after the first commit are dropped.
     #[arg(long, default_value_t = 0.0)]
     pub warmup_s: f64,
@@ -105,7 +117,23 @@ pub async fn run(a: ChildArgs) -> Result<()> {
             .init();
     }
     let probe = Probe::install();
-    let rss = RssSampler::start();
+    let rss = RssSampler::start(probe.states.clone());
+    let expect = Arc::new(AtomicU64::new(if a.expect_on_stdin {
+        u64::MAX
+    } else {
+        a.expect
+    }));
+    if a.expect_on_stdin {
+        let expect = expect.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(tokio::io::stdin()).lines();
+            if let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(n) = line.trim().parse() {
+                    expect.store(n, Ordering::Relaxed);
+                }
+            }
+        });
+    }
     let config = config(&a);
     let pipeline = app::start(
         &config,
@@ -119,15 +147,20 @@ pub async fn run(a: ChildArgs) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(a.timeout_s);
     let progress = pipeline.stage1_progress();
     let mut first: Option<(Instant, u64)> = None;
+    let mut reported = Instant::now();
     let last = loop {
         if Instant::now() > deadline || pipeline.processor_finished() {
             bail!(
                 "stage 1 stopped or timed out before committing {} records",
-                a.expect
+                expect.load(Ordering::Relaxed)
             );
         }
         let committed = progress.committed.load(Ordering::Relaxed);
         let now = Instant::now();
+        if a.progress && now.duration_since(reported) >= Duration::from_millis(100) {
+            reported = now;
+            println!("progress {committed}");
+        }
         match first {
             None if committed > 0 => {
                 first = Some((now, committed));
@@ -143,7 +176,7 @@ pub async fn run(a: ChildArgs) -> Result<()> {
             }
             _ => {}
         }
-        if committed >= a.expect {
+        if committed >= expect.load(Ordering::Relaxed) {
             break (now, committed);
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

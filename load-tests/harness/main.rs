@@ -2,8 +2,8 @@
 //! run, B0 (raw rdkafka consume of a preloaded topic), the engine alone, the full pipeline
 //! at-least-once and exactly-once (commit intervals 100 ms and 1 s) in JSON and Avro as
 //! events/s and ratios to B0, open-loop end-to-end latency at 10,000/s and at 50 % of the
-//! exactly-once peak, the pipeline process's RSS (peak and growth) and the PostgreSQL
-//! sink's rows/s. Each figure is the median of `--runs` runs with min and max; the table
+//! exactly-once peak, the pipeline process's RSS (peak and growth over a 1,000,000-order
+//! run, with the state sizes) and the PostgreSQL sink's rows/s. Each figure is the median of `--runs` runs with min and max; the table
 //! is printed and written to load-tests/RESULTS.md with the date, machine and command.
 //!
 //! Run: `cargo run --release --example load_test [-- --quick]` (see load-tests/README.md).
@@ -12,6 +12,7 @@
 
 mod child;
 mod latency;
+mod memory;
 mod probe;
 mod report;
 mod scenario;
@@ -58,10 +59,32 @@ struct Cli {
     /// Records of each engine-alone run (default 1,000,000; quick 200,000).
     #[arg(long)]
     engine_records: Option<usize>,
-    /// Seconds of offered load per latency run (default 30; quick 6). The run at 50 % of
-    /// peak is also the memory run.
+    /// Seconds of offered load per latency run (default 30; quick 6).
     #[arg(long)]
     latency_seconds: Option<f64>,
+    /// Transactions (orders) of the memory run (default 1,000,000; quick 20,000).
+    #[arg(long)]
+    memory_orders: Option<u64>,
+    /// Memory runs (default 1: one takes 10–20 minutes here).
+    #[arg(long, default_value_t = 1)]
+    memory_runs: u32,
+    /// The memory run gives up after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    memory_timeout_s: u64,
+    /// Only B0 and the pipeline throughput runs of `--modes` and `--formats` (diagnosis,
+    /// before/after comparisons; writes nothing unless `--results` is given).
+    #[arg(long, conflicts_with_all = ["latency_only", "memory_only"])]
+    throughput_only: bool,
+    /// Pipeline modes of `--throughput-only` (comma-separated; default all):
+    /// alo (at-least-once 100 ms), eos100 (exactly-once 100 ms), eos1s (exactly-once 1 s).
+    #[arg(long, value_delimiter = ',')]
+    modes: Vec<String>,
+    /// Formats of `--throughput-only` (comma-separated; default json,avro).
+    #[arg(long, value_delimiter = ',')]
+    formats: Vec<String>,
+    /// Only the memory run (writes nothing unless `--results` is given).
+    #[arg(long, conflicts_with = "latency_only")]
+    memory_only: bool,
     /// Only the latency runs, at `--latency-rates` (diagnosis; writes nothing unless
     /// `--results` is given).
     #[arg(long)]
@@ -103,6 +126,14 @@ struct Plan {
     latency_seconds: f64,
     latency_only: bool,
     latency_rates: Vec<f64>,
+    memory_orders: u64,
+    memory_runs: u32,
+    memory_timeout_s: u64,
+    memory_only: bool,
+    throughput_only: bool,
+    /// Indices into [`MODES`] measured by the throughput runs.
+    modes: Vec<usize>,
+    formats: Vec<String>,
     commit_ms: u64,
     kafka_properties: Vec<(String, String)>,
     results: Option<PathBuf>,
@@ -130,6 +161,24 @@ impl Plan {
                 .latency_seconds
                 .unwrap_or(if cli.quick { 6.0 } else { 30.0 }),
             latency_only: cli.latency_only,
+            memory_orders: cli
+                .memory_orders
+                .unwrap_or(if cli.quick { 20_000 } else { 1_000_000 }),
+            memory_runs: cli.memory_runs.max(1),
+            memory_timeout_s: cli.memory_timeout_s,
+            memory_only: cli.memory_only,
+            throughput_only: cli.throughput_only,
+            modes: MODES
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| cli.modes.is_empty() || cli.modes.iter().any(|k| k == m.0))
+                .map(|(i, _)| i)
+                .collect(),
+            formats: if cli.formats.is_empty() {
+                vec!["json".into(), "avro".into()]
+            } else {
+                cli.formats.clone()
+            },
             latency_rates: if cli.latency_rates.is_empty() {
                 vec![10_000.0]
             } else {
@@ -138,9 +187,9 @@ impl Plan {
             commit_ms: cli.commit_ms,
             kafka_properties: cli.kafka_properties.clone(),
             results: cli.results.clone().or_else(|| {
-                (!cli.quick && !cli.latency_only).then(|| {
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("load-tests/RESULTS.md")
-                })
+                (!cli.quick && !cli.latency_only && !cli.memory_only && !cli.throughput_only).then(
+                    || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("load-tests/RESULTS.md"),
+                )
             }),
         }
     }
@@ -209,11 +258,12 @@ async fn ready_now() -> Result<u64> {
     Ok(0)
 }
 
-/// The pipeline modes measured for throughput: (label, exactly-once, commit interval ms).
-const MODES: [(&str, bool, u64); 3] = [
-    ("at-least-once, 100 ms", false, 100),
-    ("exactly-once, 100 ms", true, 100),
-    ("exactly-once, 1 s", true, 1000),
+/// The pipeline modes measured for throughput: (key of `--modes`, label, exactly-once,
+/// commit interval ms).
+const MODES: [(&str, &str, bool, u64); 3] = [
+    ("alo", "at-least-once, 100 ms", false, 100),
+    ("eos100", "exactly-once, 100 ms", true, 100),
+    ("eos1s", "exactly-once, 1 s", true, 1000),
 ];
 
 #[derive(Default)]
@@ -226,13 +276,16 @@ struct Samples {
 async fn throughput(
     plan: &Plan,
     registry: Option<&str>,
-    pg: &EmbeddedPostgres,
+    pg: Option<&EmbeddedPostgres>,
     sink: &mut Vec<(f64, f64)>,
 ) -> Result<Samples> {
     let mut s = Samples::default();
     let fmt = if registry.is_some() { "Avro" } else { "JSON" };
     for run in 1..=plan.runs {
-        for (m, (label, eos, commit_ms)) in MODES.iter().enumerate() {
+        for (m, (_, label, eos, commit_ms)) in MODES.iter().enumerate() {
+            if !plan.modes.contains(&m) {
+                continue;
+            }
             let broker = Broker::new(plan.partitions)?;
             let load = Load {
                 records: plan.records,
@@ -246,8 +299,9 @@ async fn throughput(
             s.b0.push(b0);
             let mut args = child_args(plan, &broker, registry, *eos, *commit_ms, inputs);
             // The sink's rows/s: once per run, after the JSON at-least-once pipeline.
-            let with_sink = registry.is_none() && m == 0;
-            if with_sink {
+            let pg = pg.filter(|_| registry.is_none() && m == 0);
+            let with_sink = pg.is_some();
+            if let Some(pg) = pg {
                 let db = format!("load_test_{run}");
                 pg.create_database(&db)?;
                 args.push(format!("--sink-pg={}", pg.connection_string(&db)));
@@ -301,6 +355,68 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// The rows of one format's throughput runs: B0 and each pipeline mode that ran, with its
+/// ratios and targets.
+fn throughput_rows(fmt: &str, s: &Samples) -> Vec<Row> {
+    let target = if fmt == "JSON" { 0.5 } else { 0.6 };
+    let mut rows = Vec::new();
+    let b0 = Stats::of(&s.b0);
+    rows.push(row(
+        format!("B0 raw consume, {fmt}"),
+        "events/s",
+        b0,
+        "the physical limit",
+    ));
+    let alo = Stats::of(&s.modes[0]);
+    for (m, (_, label, _, _)) in MODES.iter().enumerate() {
+        let st = Stats::of(&s.modes[m]);
+        if st.n == 0 {
+            continue;
+        }
+        let ratio = st.median / b0.median.max(1e-9);
+        let note = match m {
+            0 => format!(
+                "{ratio:.2} × B0; target ≥ {target} × B0: {}",
+                verdict(ratio >= target)
+            ),
+            1 => {
+                let r = st.median / alo.median.max(1e-9);
+                format!(
+                    "{ratio:.2} × B0, {r:.2} × at-least-once; target ≥ 0.8: {}",
+                    verdict(r >= 0.8)
+                )
+            }
+            _ => format!(
+                "{ratio:.2} × B0, {:.2} × at-least-once",
+                st.median / alo.median.max(1e-9)
+            ),
+        };
+        rows.push(row(
+            format!("pipeline {fmt}, {label}"),
+            "events/s",
+            st,
+            note,
+        ));
+    }
+    rows
+}
+
+/// `--throughput-only`: B0 and the pipeline runs of `plan.modes` in `plan.formats`.
+async fn throughput_only(plan: &Plan) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut sink = Vec::new();
+    if plan.formats.iter().any(|f| f == "json") {
+        let s = throughput(plan, None, None, &mut sink).await?;
+        rows.extend(throughput_rows("JSON", &s));
+    }
+    if plan.formats.iter().any(|f| f == "avro") {
+        let registry = EmbeddedRegistry::start().await?;
+        let s = throughput(plan, Some(registry.url()), None, &mut sink).await?;
+        rows.extend(throughput_rows("Avro", &s));
+    }
+    Ok(rows)
+}
+
 /// Every figure of the full run: engine, B0, pipelines, sink, memory and latency.
 async fn full(plan: &Plan) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -318,8 +434,8 @@ async fn full(plan: &Plan) -> Result<Vec<Row>> {
     let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await??;
     let registry = EmbeddedRegistry::start().await?;
     let mut sink = Vec::new();
-    let json = throughput(plan, None, &pg, &mut sink).await?;
-    let avro = throughput(plan, Some(registry.url()), &pg, &mut sink).await?;
+    let json = throughput(plan, None, Some(&pg), &mut sink).await?;
+    let avro = throughput(plan, Some(registry.url()), Some(&pg), &mut sink).await?;
 
     rows.push(row(
         "engine alone, one task, one core",
@@ -329,42 +445,8 @@ async fn full(plan: &Plan) -> Result<Vec<Row>> {
     ));
     let mut rss = json.rss_peak_mb.clone();
     rss.extend(&avro.rss_peak_mb);
-    for (fmt, s, target) in [("JSON", &json, 0.5), ("Avro", &avro, 0.6)] {
-        let b0 = Stats::of(&s.b0);
-        rows.push(row(
-            format!("B0 raw consume, {fmt}"),
-            "events/s",
-            b0,
-            "the physical limit",
-        ));
-        let alo = Stats::of(&s.modes[0]);
-        for (m, (label, _, _)) in MODES.iter().enumerate() {
-            let st = Stats::of(&s.modes[m]);
-            let ratio = st.median / b0.median.max(1e-9);
-            let note = match m {
-                0 => format!(
-                    "{ratio:.2} × B0; target ≥ {target} × B0: {}",
-                    verdict(ratio >= target)
-                ),
-                1 => {
-                    let r = st.median / alo.median.max(1e-9);
-                    format!(
-                        "{ratio:.2} × B0, {r:.2} × at-least-once; target ≥ 0.8: {}",
-                        verdict(r >= 0.8)
-                    )
-                }
-                _ => format!(
-                    "{ratio:.2} × B0, {:.2} × at-least-once",
-                    st.median / alo.median.max(1e-9)
-                ),
-            };
-            rows.push(row(
-                format!("pipeline {fmt}, {label}"),
-                "events/s",
-                st,
-                note,
-            ));
-        }
+    for (fmt, s) in [("JSON", &json), ("Avro", &avro)] {
+        rows.extend(throughput_rows(fmt, s));
     }
     let sink_write = Stats::of(&sink.iter().map(|s| s.0).collect::<Vec<_>>());
     let sink_wall = Stats::of(&sink.iter().map(|s| s.1).collect::<Vec<_>>());
@@ -405,25 +487,27 @@ async fn full(plan: &Plan) -> Result<Vec<Row>> {
             let runs: Vec<ChildReport> = runs.into_iter().map(|r| r.report).collect();
             let mb = |kb: u64| kb as f64 / 1024.0;
             rows.push(row(
-                "memory run (= the 50 % run): RSS peak",
+                "latency run at 50 % of peak: RSS peak",
                 "MB",
                 stats_of(&runs, |r| mb(r.memory.peak_kb)),
                 "",
             ));
             rows.push(row(
-                "memory run: RSS first quarter",
+                "latency run at 50 % of peak: RSS first quarter",
                 "MB",
                 stats_of(&runs, |r| mb(r.memory.first_quarter_kb)),
                 "",
             ));
             rows.push(row(
-                "memory run: RSS last quarter",
+                "latency run at 50 % of peak: RSS last quarter",
                 "MB",
                 stats_of(&runs, |r| mb(r.memory.last_quarter_kb)),
                 "growth = last − first quarter",
             ));
         }
     }
+    let runs = memory::memory(plan).await?;
+    rows.extend(memory::rows(plan, &runs));
     Ok(rows)
 }
 
@@ -439,6 +523,10 @@ async fn main() -> Result<()> {
 
     let rows = if plan.latency_only {
         latency::latency_only(&plan).await?
+    } else if plan.throughput_only {
+        throughput_only(&plan).await?
+    } else if plan.memory_only {
+        memory::rows(&plan, &memory::memory(&plan).await?)
     } else {
         full(&plan).await?
     };

@@ -3,18 +3,22 @@
 //! produce timestamp to the commit that made the record's outputs visible, recorded by
 //! stage 1 at every commit), the transaction commit times and the sink's batch times in
 //! HDR histograms, so quantiles are exact to 3 significant digits instead of Prometheus
-//! buckets; and a sampler of the process's resident memory (VmRSS every 250 ms, VmHWM at
-//! the end) from /proc/self/status.
+//! buckets; the engine's state-size gauges (keys per store); and a sampler of the
+//! process's resident memory (VmRSS every 250 ms, VmHWM at the end) from
+//! /proc/self/status, which also reads the state sizes at the end of the first quarter
+//! of the run and at its end (what grows when memory grows).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram as Hdr;
 use metrics::{
-    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    Counter, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
 };
-use shopstream::runtime::telemetry::{E2E_LATENCY, SINK_BATCH, TXN_COMMIT};
+use shopstream::runtime::telemetry::{E2E_LATENCY, SINK_BATCH, STATE_KEYS, TXN_COMMIT};
 
 /// One histogram in microseconds; values arrive in seconds.
 #[derive(Default)]
@@ -57,12 +61,48 @@ impl Micros {
     }
 }
 
-/// Keeps the three histograms the harness reads; every other metric is discarded.
+/// The last value of one gauge (an f64's bits).
+#[derive(Default)]
+pub struct LastValue(AtomicU64);
+
+impl GaugeFn for LastValue {
+    fn increment(&self, v: f64) {
+        self.set(self.get() + v);
+    }
+    fn decrement(&self, v: f64) {
+        self.set(self.get() - v);
+    }
+    fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed);
+    }
+}
+
+impl LastValue {
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// The state-size gauges (`shopstream_state_keys`), by their `store` label.
+#[derive(Clone, Default)]
+pub struct States(Arc<Mutex<BTreeMap<String, Arc<LastValue>>>>);
+
+impl States {
+    /// Every store's current size.
+    pub fn snapshot(&self) -> BTreeMap<String, f64> {
+        let m = self.0.lock().unwrap();
+        m.iter().map(|(k, v)| (k.clone(), v.get())).collect()
+    }
+}
+
+/// Keeps the three histograms and the state sizes the harness reads; every other metric
+/// is discarded.
 #[derive(Clone, Default)]
 pub struct Probe {
     pub latency: Arc<Micros>,
     pub commit: Arc<Micros>,
     pub sink_batch: Arc<Micros>,
+    pub states: States,
 }
 
 impl Probe {
@@ -82,8 +122,15 @@ impl Recorder for Probe {
     fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
         Counter::noop()
     }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        let store = key.labels().find(|l| l.key() == "store");
+        match (key.name(), store) {
+            (STATE_KEYS, Some(store)) => {
+                let mut m = self.states.0.lock().unwrap();
+                Gauge::from_arc(m.entry(store.value().to_string()).or_default().clone())
+            }
+            _ => Gauge::noop(),
+        }
     }
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         match key.name() {
@@ -96,19 +143,28 @@ impl Recorder for Probe {
 }
 
 /// Resident memory of this process over a run.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Memory {
     /// VmHWM at the end (kB).
     pub peak_kb: u64,
     /// Mean VmRSS over the first and the last quarter of the samples (kB).
     pub first_quarter_kb: u64,
     pub last_quarter_kb: u64,
+    /// Samples taken (one every 250 ms).
+    #[serde(default)]
+    pub samples: u64,
+    /// State sizes (keys per store) at the end of the first quarter and at the end.
+    #[serde(default)]
+    pub states_first_quarter: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub states_end: BTreeMap<String, f64>,
 }
 
-/// Samples VmRSS every 250 ms on its own thread until [`RssSampler::finish`].
+/// Samples VmRSS every 250 ms on its own thread until [`RssSampler::finish`], with the
+/// state sizes at each sample.
 pub struct RssSampler {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<u64>>,
+    thread: std::thread::JoinHandle<Vec<(u64, BTreeMap<String, f64>)>>,
 }
 
 fn status_kb(field: &str) -> u64 {
@@ -121,13 +177,13 @@ fn status_kb(field: &str) -> u64 {
 }
 
 impl RssSampler {
-    pub fn start() -> RssSampler {
+    pub fn start(states: States) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut samples = Vec::new();
             while !flag.load(Ordering::Relaxed) {
-                samples.push(status_kb("VmRSS:"));
+                samples.push((status_kb("VmRSS:"), states.snapshot()));
                 std::thread::sleep(Duration::from_millis(250));
             }
             samples
@@ -138,12 +194,17 @@ impl RssSampler {
     pub fn finish(self) -> Memory {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.thread.join().unwrap_or_default();
-        let q = (samples.len() / 4).max(1);
+        let rss: Vec<u64> = samples.iter().map(|s| s.0).collect();
+        let q = (rss.len() / 4).max(1);
         let mean = |s: &[u64]| s.iter().sum::<u64>() / s.len().max(1) as u64;
+        let states_at = |i: usize| samples.get(i).map(|s| s.1.clone()).unwrap_or_default();
         Memory {
             peak_kb: status_kb("VmHWM:"),
-            first_quarter_kb: mean(&samples[..q.min(samples.len())]),
-            last_quarter_kb: mean(&samples[samples.len().saturating_sub(q)..]),
+            first_quarter_kb: mean(&rss[..q.min(rss.len())]),
+            last_quarter_kb: mean(&rss[rss.len().saturating_sub(q)..]),
+            samples: rss.len() as u64,
+            states_first_quarter: states_at(q.saturating_sub(1)),
+            states_end: states_at(rss.len().saturating_sub(1)),
         }
     }
 }

@@ -55,7 +55,7 @@ pub struct Load {
 }
 
 impl Load {
-    fn args(&self, bootstrap: &str) -> Result<GenerateArgs> {
+    pub fn args(&self, bootstrap: &str) -> Result<GenerateArgs> {
         let format = if self.avro_registry.is_some() {
             "avro"
         } else {

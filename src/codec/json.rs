@@ -72,6 +72,17 @@ fn classify(e: serde_json::Error, limit: usize) -> DecodeError {
 
 /// Rejects JSON whose object/array nesting exceeds `limit`, ignoring brackets in strings.
 fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DecodeError> {
+    // Nesting is never deeper than the number of `{` and `[` bytes (in strings or not):
+    // counting them is a branch-free loop the compiler vectorises, and only a record with
+    // more openers than the limit needs the exact scan below (about 2 % of stage 1's time
+    // when every record took it).
+    let openers: usize = bytes
+        .iter()
+        .map(|&b| usize::from(b == b'{' || b == b'['))
+        .sum();
+    if openers <= limit {
+        return Ok(());
+    }
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -112,6 +123,61 @@ mod tests {
             check_depth(b"[[[1]]]", 2),
             Err(DecodeError::TooDeep { limit: 2 })
         );
+        // More openers than the limit, but not nested that deep: the exact scan decides.
+        assert!(check_depth(b"[[1],[2],[3]]", 2).is_ok());
+        assert!(check_depth(br#"{"a":"[[[","b":[[1]]}"#, 3).is_ok());
+        assert_eq!(
+            check_depth(br#"{"a":"[[[","b":[[[1]]]}"#, 3),
+            Err(DecodeError::TooDeep { limit: 3 })
+        );
+    }
+
+    #[test]
+    fn depth_check_agrees_with_an_exact_scan() {
+        // The reference: the exact scan alone, without the shortcut on the opener count.
+        fn exact(bytes: &[u8]) -> usize {
+            let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0, false, false);
+            for &b in bytes {
+                if in_string {
+                    match b {
+                        _ if escaped => escaped = false,
+                        b'\\' => escaped = true,
+                        b'"' => in_string = false,
+                        _ => {}
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => {
+                        depth += 1;
+                        max = max.max(depth);
+                    }
+                    b'}' | b']' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            max
+        }
+        let alphabet = b"{}[]\"\\a,";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i % 60)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            for limit in 0..6 {
+                assert_eq!(
+                    check_depth(&bytes, limit).is_ok(),
+                    exact(&bytes) <= limit,
+                    "{:?} limit {limit}",
+                    String::from_utf8_lossy(&bytes)
+                );
+            }
+        }
     }
 
     #[test]

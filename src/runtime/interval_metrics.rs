@@ -93,7 +93,7 @@ impl IntervalMetrics {
             latency.record(now_ms.saturating_sub(ts).max(0) as f64 / 1000.0);
         }
         let (mut duplicates, mut late, mut dedup_ids, mut windows) = (0, 0, 0, 0);
-        let mut profiles = 0;
+        let (mut profiles, mut rfm) = (0, 0);
         for (p, task) in tasks {
             let now = task.counters();
             let before = self.reported.insert(*p, now).unwrap_or_default();
@@ -102,12 +102,14 @@ impl IntervalMetrics {
             dedup_ids += task.dedup_size().0;
             windows += task.window_results();
             profiles += task.fraud_profiles();
+            rfm += task.rfm().len();
         }
         metrics::counter!(t::DUPLICATES).increment(duplicates);
         metrics::counter!(t::LATE).increment(late);
         metrics::gauge!(t::STATE_KEYS, "store" => "dedup").set(dedup_ids as f64);
         metrics::gauge!(t::STATE_KEYS, "store" => "windows").set(windows as f64);
         metrics::gauge!(t::STATE_KEYS, "store" => "fraud").set(profiles as f64);
+        metrics::gauge!(t::STATE_KEYS, "store" => "rfm").set(rfm as f64);
     }
 }
 

@@ -312,11 +312,11 @@ impl Stage1 {
             Err(e) => Err(rejection(&e)),
         };
         let now = now_ms();
-        let topic = m.topic().to_string();
+        let topic = m.topic();
         let mut out = std::mem::take(&mut self.out);
         let task = self.task(consumer, m.partition())?;
         let input = Input {
-            topic: &topic,
+            topic,
             partition: m.partition(),
             offset: m.offset(),
             key: m.key(),

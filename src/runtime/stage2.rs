@@ -219,6 +219,8 @@ impl Stage2 {
             r.map_err(|e| anyhow!("merger {q}: {e}"))?;
             self.emit(*q)?;
         }
+        let keys: usize = self.mergers.values().map(Merger::len).sum();
+        metrics::gauge!(super::telemetry::STATE_KEYS, "store" => "merge").set(keys as f64);
         let next: Vec<(String, i32, i64, String)> = self
             .mergers
             .values()

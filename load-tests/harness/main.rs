@@ -65,11 +65,12 @@ struct Cli {
     /// Transactions (orders) of the memory run (default 1,000,000; quick 20,000).
     #[arg(long)]
     memory_orders: Option<u64>,
-    /// Memory runs (default 1: one takes 10–20 minutes here).
+    /// Memory runs (default 1: one takes 15–60 minutes here, depending on the load).
     #[arg(long, default_value_t = 1)]
     memory_runs: u32,
-    /// The memory run gives up after this many seconds.
-    #[arg(long, default_value_t = 3600)]
+    /// The memory run gives up after this many seconds (one took 3,356 s under a load
+    /// average of 10 on 2 cores).
+    #[arg(long, default_value_t = 7200)]
     memory_timeout_s: u64,
     /// Only B0 and the pipeline throughput runs of `--modes` and `--formats` (diagnosis,
     /// before/after comparisons; writes nothing unless `--results` is given).

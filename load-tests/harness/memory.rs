@@ -34,6 +34,10 @@ const AHEAD_PER_PARTITION: u64 = 2_000;
 /// Input partitions of the memory run (the backlog is spread over them).
 const PARTITIONS: i32 = 64;
 
+/// Input records per transaction of the generator's default shop (about 44, with the
+/// user events of the sessions around each order).
+const RECORDS_PER_ORDER: f64 = 44.0;
+
 /// What one memory run produced and measured.
 pub struct MemoryRun {
     pub report: ChildReport,
@@ -54,6 +58,13 @@ fn produce(
 ) -> Result<(u64, u64)> {
     let mut args = load.args(bootstrap)?;
     args.count = None;
+    // Event time advances 1 s per 1,000 input records (`--event-rate`): starting at the
+    // wall clock, a 44 M-record stream would run 12 hours into the future and stage 1
+    // would reject all but its first hour (`quality.max_future_ms`) to the DLQ. Start it
+    // far enough in the past that it ends before now (with a margin for the seasonal
+    // intensity), as a replay of the last hours would.
+    let span_ms = (orders as f64 * RECORDS_PER_ORDER * 1.5) as i64;
+    args.start = Some(chrono::Utc::now().timestamp_millis() - span_ms);
     let cfg = args.generator_config()?;
     let mut sink = KafkaSink::new(
         &args.kafka_options().context("kafka options")?,

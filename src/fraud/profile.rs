@@ -133,7 +133,7 @@ impl Derived {
     pub fn of(t: &Transaction) -> Derived {
         Derived {
             amount: decimal_f64(t.amount),
-            session: d.session,
+            session: fnv1a(&t.session_id),
             device: fnv1a(&t.device.fingerprint),
             ip: fnv1a(&t.ip_address),
         }

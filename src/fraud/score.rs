@@ -71,7 +71,7 @@ fn ramp(x: f64, lo: f64, hi: f64) -> f64 {
 /// Each rule's strength for `f`.
 fn strengths(
     f: &Features,
-    amount: f64,
+    amount_f64: f64,
     large_f64: LargeAmountF64,
     r: &FraudRules,
 ) -> [(&'static str, f64, f64); 8] {
@@ -90,7 +90,7 @@ fn strengths(
     );
     let amount = ramp(f.amount_z, r.amount.min_z, r.amount.full_z);
     let large = &r.large_amount;
-    let large_amount = ramp(amount, large_f64.min, large_f64.full);
+    let large_amount = ramp(amount_f64, large_f64.min, large_f64.full);
     let travel = if f.travel_km >= r.travel.min_km {
         ramp(f.travel_kmh, r.travel.min_kmh, r.travel.full_kmh)
     } else {
@@ -194,6 +194,19 @@ mod tests {
         };
         assert_eq!(score(many, &r).reasons, vec![reason::CARD_TESTING]);
         assert!(score(many, &r).alert);
+    }
+
+    #[test]
+    fn the_large_amount_rule_ramps_on_the_amount() {
+        let r = FraudRules::default();
+        let at = |amount| Features {
+            amount,
+            ..Features::default()
+        };
+        let full = score(at(r.large_amount.full_amount), &r);
+        assert_eq!(full.reasons, vec![reason::LARGE_AMOUNT]);
+        assert_eq!(full.score, r.large_amount.weight.clamp(0.0, 1.0));
+        assert_eq!(score(at(r.large_amount.min_amount), &r).score, 0.0);
     }
 
     #[test]

@@ -97,6 +97,7 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
     let pg = start_pg();
     let conn = pg.connection_string("shop");
     let dir = tempfile::tempdir().unwrap();
+    let start = support::FIXED_START_MS.to_string();
     let args = generate_args(
         &k.bootstrap(),
         dir.path(),
@@ -104,10 +105,9 @@ async fn an_abortable_produce_error_aborts_rewinds_and_loses_nothing() {
             ("count", "40000"),
             ("rate", "0"),
             ("event-rate", "50"),
-            // A fixed past start (2026-11-17 15:00 UTC, average traffic): started at the
-            // wall clock at night (quiet shop hours), these records spanned ~53 min of
-            // event time and their tail ran past `quality.max_future_ms` ahead of it.
-            ("start", "1794927600000"),
+            // Started at the wall clock at night, these records spanned ~53 min of event
+            // time and their tail ran past `quality.max_future_ms` ahead of it.
+            ("start", &start),
             ("seed", "17"),
             ("late-rate", "0"),
             ("invalid-rate", "0.02"),

@@ -24,6 +24,12 @@ pub use shopstream::sink::embedded_pg::EmbeddedPostgres;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// A fixed event-time start in the past for generated input whose length in event time
+/// matters: Tuesday 2026-11-17 10:00 shop time (15:00 UTC), average traffic, no holiday.
+/// The generator's traffic follows the shop's time of day, so a start at the wall clock
+/// stretches the same record count 3-4x at night, past `quality.max_future_ms`.
+pub const FIXED_START_MS: i64 = 1_794_927_600_000;
+
 /// The `shopstream` binary built for this test run.
 pub fn shopstream_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shopstream"))

@@ -541,20 +541,27 @@ async fn main() -> Result<()> {
             args.join(" ")
         )
     };
+    let scope = if plan.memory_only {
+        format!(
+            "{} orders in the memory run, {} run(s)",
+            plan.memory_orders, plan.memory_runs
+        )
+    } else {
+        format!(
+            "{} input records per throughput run, {} partitions, {} runs per figure",
+            plan.records, plan.partitions, plan.runs
+        )
+    };
     let section = format!(
         "## Load test (harness)\n\nDate: {} UTC. Machine: {}; load average {} at the start, {} at the end. \
          Took {:.0} s. Command: `{}`. \
-         {} input records per throughput run, {} partitions, {} runs per figure, librdkafka mock cluster in the harness's \
-         process, the pipeline in a child process.\n\n{table}\n",
+         {scope}, librdkafka mock cluster in the harness's process, the pipeline in a child process.\n\n{table}\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
         report::machine(),
         load_before,
         report::load_average(),
         started.elapsed().as_secs_f64(),
         command,
-        plan.records,
-        plan.partitions,
-        plan.runs,
     );
     println!("\n{section}");
     if let Some(path) = &plan.results {

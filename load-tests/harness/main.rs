@@ -65,6 +65,12 @@ struct Cli {
     /// Transactions (orders) of the memory run (default 1,000,000; quick 20,000).
     #[arg(long)]
     memory_orders: Option<u64>,
+    /// Input records per second of simulated event time in the memory run (default 40:
+    /// 1,000,000 orders span about 12 days, past every state horizon — the 24 h fraud
+    /// profile, the 7-day dedup TTL — so the state can be seen to level off; a shop of
+    /// about 80,000 orders a day).
+    #[arg(long, default_value_t = 40.0)]
+    memory_event_rate: f64,
     /// Memory runs (default 1: one takes 15–60 minutes here, depending on the load).
     #[arg(long, default_value_t = 1)]
     memory_runs: u32,
@@ -129,6 +135,7 @@ struct Plan {
     latency_rates: Vec<f64>,
     memory_orders: u64,
     memory_runs: u32,
+    memory_event_rate: f64,
     memory_timeout_s: u64,
     memory_only: bool,
     throughput_only: bool,
@@ -166,6 +173,7 @@ impl Plan {
                 .memory_orders
                 .unwrap_or(if cli.quick { 20_000 } else { 1_000_000 }),
             memory_runs: cli.memory_runs.max(1),
+            memory_event_rate: cli.memory_event_rate,
             memory_timeout_s: cli.memory_timeout_s,
             memory_only: cli.memory_only,
             throughput_only: cli.throughput_only,

@@ -147,15 +147,20 @@ impl Recorder for Probe {
 pub struct Memory {
     /// VmHWM at the end (kB).
     pub peak_kb: u64,
-    /// Mean VmRSS over the first and the last quarter of the samples (kB).
+    /// Mean VmRSS over the first, the third and the last quarter of the samples (kB).
     pub first_quarter_kb: u64,
+    #[serde(default)]
+    pub third_quarter_kb: u64,
     pub last_quarter_kb: u64,
     /// Samples taken (one every 250 ms).
     #[serde(default)]
     pub samples: u64,
-    /// State sizes (keys per store) at the end of the first quarter and at the end.
+    /// State sizes (keys per store) at the end of the first and the third quarter and at
+    /// the end.
     #[serde(default)]
     pub states_first_quarter: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub states_third_quarter: BTreeMap<String, f64>,
     #[serde(default)]
     pub states_end: BTreeMap<String, f64>,
 }
@@ -201,9 +206,11 @@ impl RssSampler {
         Memory {
             peak_kb: status_kb("VmHWM:"),
             first_quarter_kb: mean(&rss[..q.min(rss.len())]),
+            third_quarter_kb: mean(&rss[(2 * q).min(rss.len())..(3 * q).min(rss.len())]),
             last_quarter_kb: mean(&rss[rss.len().saturating_sub(q)..]),
             samples: rss.len() as u64,
             states_first_quarter: states_at(q.saturating_sub(1)),
+            states_third_quarter: states_at((3 * q).saturating_sub(1)),
             states_end: states_at(rss.len().saturating_sub(1)),
         }
     }

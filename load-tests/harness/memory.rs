@@ -75,7 +75,10 @@ fn produce(
     args.event_rate = event_rate;
     let span_ms = (orders as f64 * RECORDS_PER_ORDER * 1_000.0 / event_rate * 1.5) as i64;
     args.start = Some(chrono::Utc::now().timestamp_millis() - span_ms);
-    let cfg = args.generator_config()?;
+    // The generator's own check rejects a rate that is not positive (`--event-rate`).
+    let cfg = args.generator_config().with_context(|| {
+        format!("the memory run's generator (--memory-event-rate {event_rate})")
+    })?;
     let mut sink = KafkaSink::new(
         &args.kafka_options().context("kafka options")?,
         cfg.topics.clone(),
@@ -153,9 +156,6 @@ async fn memory_run(plan: &Plan, run: u32) -> Result<MemoryRun> {
     };
     let (orders, ahead) = (plan.memory_orders, AHEAD_PER_PARTITION * PARTITIONS as u64);
     let event_rate = plan.memory_event_rate;
-    if !(event_rate > 0.0 && event_rate.is_finite()) {
-        bail!("--memory-event-rate must be a positive number, not {event_rate}");
-    }
     let started = Instant::now();
     let (c, g) = (committed.clone(), gone.clone());
     let (made, inputs) = tokio::task::spawn_blocking(move || {

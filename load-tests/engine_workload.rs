@@ -125,6 +125,7 @@ impl Engine {
             offset: p.offset,
             key: Some(&p.key),
             value: &self.value,
+            timestamp: Some(p.now),
             record: p.record,
         };
         self.task

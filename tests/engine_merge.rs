@@ -161,6 +161,7 @@ impl Stage1 {
             offset: self.next[ix],
             key: Some(customer_of(record).as_bytes()),
             value: b"",
+            timestamp: None,
             record: Ok(record.clone()),
         };
         self.next[ix] += 1;

@@ -455,12 +455,8 @@ proptest! {
     ) {
         let steps = build(&choices);
         let records: Vec<&Step> = steps.iter().filter(|s| matches!(s, Step::Record { .. })).collect();
-        // Before its partition has a valid record, a rejected record has no event time of
-        // its own partition to go by (it falls back to the task's); the claim starts there.
-        for topic in [TX, EV] {
-            let first = records.iter().find(|s| matches!(s, Step::Record { topic: t, .. } if *t == topic));
-            prop_assume!(!matches!(first, Some(Step::Record { intent: Intent::Invalid, .. })));
-        }
+        // A rejected record before its partition has a valid one included: it goes by its
+        // own Kafka timestamp then, not by the task's other partition.
         // The same per-partition sequences, merged in another order (and no ticks).
         let (mut tx, mut ev): (std::collections::VecDeque<&Step>, std::collections::VecDeque<&Step>) =
             records.iter().partition(|s| matches!(s, Step::Record { topic, .. } if *topic == TX));
@@ -485,4 +481,62 @@ proptest! {
         let records: Vec<Step> = records.into_iter().cloned().collect();
         prop_assert_eq!(invalid_per_window(&records)?, invalid_per_window(&other)?);
     }
+}
+
+/// A backfill: months-old records replayed today. A rejected record that comes first on
+/// its partition has no event time of the partition to go by; it is counted at its Kafka
+/// timestamp, in the old window the replayed data closes, not at today's processing time
+/// in a window that replayed data never reaches.
+#[test]
+fn a_rejected_first_record_of_a_backfill_counts_in_the_window_of_its_kafka_timestamp() {
+    use shopstream::engine::{testkit, Input};
+    use shopstream::model::EventType;
+    use shopstream::quality::Rejection;
+
+    let t0: i64 = 1_773_154_800_000; // 2026-03-10T15:00:00Z, a window start
+    let today: i64 = 1_795_500_000_000; // 2026-11-24, processing time of the replay
+    let mut task = Task::new(config(), inputs()).unwrap();
+    let mut out = Outputs::default();
+    let mut offsets = [0i64; 2];
+    let key = testkit::customer_id(1);
+    let mut process = |task: &mut Task, topic, record, kafka_ts, out: &mut Outputs| {
+        let ix = usize::from(topic == EV);
+        let input = Input {
+            topic,
+            partition: PARTITION,
+            offset: offsets[ix],
+            key: Some(key.as_bytes()),
+            value: b"{",
+            timestamp: Some(kafka_ts),
+            record,
+        };
+        offsets[ix] += 1;
+        task.process(input, today, out).unwrap()
+    };
+    let undecodable = Err(Rejection::undecodable("json", "EOF while parsing"));
+    let d = process(&mut task, TX, undecodable, t0 + 500, &mut out);
+    assert_eq!(d, Disposition::Dlq);
+    // Thirty seconds of replayed data on both inputs: the watermark passes the first
+    // window's end and allowed lateness.
+    for (n, ts) in (1..=30).map(|s| (s as u64, t0 + s * 1_000)) {
+        let tx = Record::Transaction(testkit::transaction(n, 1, ts));
+        process(&mut task, TX, Ok(tx), ts, &mut out);
+        let ev = Record::Event(testkit::event(n, 1, ts, EventType::PageView));
+        process(&mut task, EV, Ok(ev), ts, &mut out);
+    }
+    let first = out
+        .kpis
+        .iter()
+        .find(|r| r.kpi == "quality" && r.window_start == t0 && r.status == EmitStatus::Final)
+        .expect("the first quality window is final");
+    // The rejected record and the 9 transactions and 9 events of seconds 1..9.
+    assert_eq!(first.values["invalid"], Decimal::ONE);
+    assert_eq!(first.values["total"], Decimal::from(19));
+    assert!(
+        out.kpis
+            .iter()
+            .filter(|r| r.kpi == "quality")
+            .all(|r| r.window_start < t0 + 60_000),
+        "nothing counted at processing time"
+    );
 }

@@ -62,6 +62,7 @@ fn record(topic: &'static str, offset: i64, now: i64, r: Result<Record, Rejectio
         key: Some(key.into_bytes()),
         value,
         record: r,
+        kafka_ts: None,
         now,
         intent: Intent::Ok,
     }
@@ -142,8 +143,8 @@ proptest! {
         let steps = build_stream(&picks);
         let (task, out, ds) = run(&steps, lateness);
         // A stream without a single valid record has no event time, so its watermark never
-        // moves and the quality window its rejected records count in (at processing time,
-        // `Task::frontier`) never closes: a known gap of the engine, outside this test.
+        // moves and the quality window its rejected records count in (`Task::frontier`)
+        // never closes: nothing is final, outside this test.
         prop_assume!(task.partition_clocks().iter().any(|p| p.max_event_time.is_some()));
 
         // The watermark at each record, re-derived (valid records of both partitions).

@@ -37,6 +37,7 @@ impl Feed {
                 offset: self.offsets[ix],
                 key: Some(&key),
                 value: b"",
+                timestamp: None,
                 record: Ok(record),
             };
             self.offsets[ix] += 1;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::state::ChangelogEntry;
 use crate::analytics::rfm_state::RfmUpdate;
 use crate::fraud::Verdict;
+use crate::model::time::Millis;
 use crate::model::{
     BusinessAlert, DlqRecord, KpiRow, LateRecord, Record, SourceCoord, Transaction, UserEvent,
 };
@@ -24,6 +25,9 @@ pub struct Input<'a> {
     pub offset: i64,
     pub key: Option<&'a [u8]>,
     pub value: &'a [u8],
+    /// The Kafka message timestamp (CreateTime or LogAppendTime), if the record has one:
+    /// where a rejected record is counted before its partition has any event time.
+    pub timestamp: Option<Millis>,
     /// The codec's result: a record, or why the bytes could not be decoded.
     pub record: Result<Record, Rejection>,
 }

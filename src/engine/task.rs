@@ -12,8 +12,9 @@
 //!
 //! Quality windows: a record that passed validation counts in the quality window of its
 //! event time while that window is live; DLQ records (whose timestamps are not to be
-//! trusted) and records whose quality window has expired count in the window of the
-//! task's event-time frontier (max(max event time, watermark), or `now` before any data).
+//! trusted) and records whose quality window has expired count in the window of their
+//! partition's event-time frontier (max(max event time, watermark); before the partition
+//! has any, the record's Kafka timestamp, see `Task::frontier`).
 
 use std::sync::Arc;
 
@@ -97,6 +98,8 @@ struct Src<'a> {
     offset: i64,
     key: Option<&'a [u8]>,
     value: &'a [u8],
+    /// The Kafka message timestamp.
+    timestamp: Option<Millis>,
     /// Processing time of the call.
     now: Millis,
 }
@@ -274,6 +277,7 @@ impl Task {
             offset,
             key,
             value,
+            timestamp: input.timestamp,
             now,
         };
         // Dedup and the customer interner are looked up after validation; start loading
@@ -294,7 +298,7 @@ impl Task {
         };
         let disposition = match (&input.record, rejected) {
             (_, Some(rejection)) => {
-                self.reject(rejection, &src, now, out);
+                self.reject(rejection, &src, out);
                 Disposition::Dlq
             }
             // Rejected by the codec: handled below, where the rejection is moved out.
@@ -310,14 +314,14 @@ impl Task {
             (Ok(Record::Event(e)), None) => {
                 let customer =
                     customer_hash.unwrap_or_else(|| self.customers.prefetch(&e.customer_id));
-                let d = self.on_event(e, customer, &src, wm, now, out);
+                let d = self.on_event(e, customer, &src, wm, out);
                 self.clock.on_event_time(ix, e.timestamp);
                 d
             }
         };
         let (topic, partition) = (&self.topics[ix], self.inputs[ix].partition);
         match input.record {
-            Err(rejection) => self.reject(rejection, &src, now, out),
+            Err(rejection) => self.reject(rejection, &src, out),
             Ok(Record::Transaction(record)) if disposition == Disposition::Counted => {
                 out.transactions.push(Accepted {
                     record,
@@ -432,15 +436,18 @@ impl Task {
     /// partition so far. That depends only on the partition's records up to this one, not
     /// on how the task's partitions interleave, so a replay or the retry of an aborted
     /// transaction counts the record in the same window. Before the partition has a valid
-    /// record: the task's largest event time, else its watermark, else processing time.
-    fn frontier(&self, ix: usize, now: Millis) -> Millis {
+    /// record: the record's Kafka timestamp (its own, so as deterministic; for a backfill
+    /// of old data it is old too, where processing time would put the record in a window
+    /// the replayed data never closes), else the task's largest event time, else its
+    /// watermark, else processing time. Never before the watermark.
+    fn frontier(&self, ix: usize, kafka_ts: Option<Millis>, now: Millis) -> Millis {
         let wm = self.clock.current();
         let own = self
             .clock
             .partitions()
             .get(ix)
             .and_then(|p| p.max_event_time);
-        match own.or(self.clock.max_event_time()) {
+        match own.or(kafka_ts).or(self.clock.max_event_time()) {
             Some(m) => m.max(wm),
             None if wm > Millis::MIN => wm,
             None => now,
@@ -449,11 +456,10 @@ impl Task {
 
     fn count_quality(
         &mut self,
-        ix: usize,
+        src: &Src<'_>,
         ts: Option<Millis>,
         outcome: Outcome,
         wm: Millis,
-        now: Millis,
         out: &mut Outputs,
     ) {
         let before = out.kpis.len();
@@ -464,24 +470,17 @@ impl Task {
                 > 0
         });
         if !counted {
-            let f = self.frontier(ix, now);
+            let f = self.frontier(src.ix, src.timestamp, src.now);
             self.quality
                 .update(&All, f, wm, |a| a.record(outcome), &mut sink);
         }
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
     }
 
-    fn reject(&mut self, rejection: Rejection, src: &Src<'_>, now: Millis, out: &mut Outputs) {
+    fn reject(&mut self, rejection: Rejection, src: &Src<'_>, out: &mut Outputs) {
         let source = self.source(src.ix, src.offset);
         out.dlq.push(rejection.into_dlq(src.value, src.key, source));
-        self.count_quality(
-            src.ix,
-            None,
-            Outcome::Invalid,
-            self.clock.current(),
-            now,
-            out,
-        );
+        self.count_quality(src, None, Outcome::Invalid, self.clock.current(), out);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -505,7 +504,7 @@ impl Task {
             original: src.value.to_vec(),
             source: self.source(src.ix, src.offset),
         });
-        self.count_quality(src.ix, Some(ts), Outcome::Late, wm, src.now, out);
+        self.count_quality(src, Some(ts), Outcome::Late, wm, out);
     }
 
     fn on_transaction(
@@ -517,9 +516,9 @@ impl Task {
         wm: Millis,
         out: &mut Outputs,
     ) -> Disposition {
-        let (ts, now) = (t.timestamp, src.now);
+        let ts = t.timestamp;
         if self.dedup.check_parsed(&t.transaction_id, id, ts, wm) {
-            self.count_quality(src.ix, Some(ts), Outcome::Duplicate, wm, now, out);
+            self.count_quality(src, Some(ts), Outcome::Duplicate, wm, out);
             return Disposition::Duplicate;
         }
         if !self.revenue.iter().any(|op| op.accepts(ts, wm)) {
@@ -546,7 +545,7 @@ impl Task {
         }
         drop(summary);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
-        self.count_quality(src.ix, Some(ts), Outcome::Counted, wm, now, out);
+        self.count_quality(src, Some(ts), Outcome::Counted, wm, out);
         out.fraud.push(self.fraud.score(t));
         Disposition::Counted
     }
@@ -557,7 +556,6 @@ impl Task {
         customer_hash: NameHash,
         src: &Src<'_>,
         wm: Millis,
-        now: Millis,
         out: &mut Outputs,
     ) -> Disposition {
         let ts = e.timestamp;
@@ -579,7 +577,7 @@ impl Task {
         self.activity
             .update(&All, ts, wm, |a| a.add(e.event_type, customer), &mut sink);
         self.counters.kpi_rows += (out.kpis.len() - before) as u64;
-        self.count_quality(src.ix, Some(ts), Outcome::Counted, wm, now, out);
+        self.count_quality(src, Some(ts), Outcome::Counted, wm, out);
         Disposition::Counted
     }
 }

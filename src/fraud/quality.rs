@@ -85,6 +85,8 @@ impl GeneratedInput {
             offset: self.offset,
             key: Some(self.key.as_bytes()),
             value: &[],
+            // The generator's default message timestamp is the event time.
+            timestamp: Some(self.now),
             record: self.record,
         };
         task.process(input, self.now, out)

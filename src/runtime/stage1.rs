@@ -321,6 +321,7 @@ impl Stage1 {
             offset: m.offset(),
             key: m.key(),
             value: m.payload().unwrap_or_default(),
+            timestamp: m.timestamp().to_millis(),
             record,
         };
         let r = task.process(input, now, &mut out);

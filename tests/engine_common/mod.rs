@@ -65,6 +65,8 @@ pub enum Step {
         key: Option<Vec<u8>>,
         value: Vec<u8>,
         record: Result<Record, Rejection>,
+        /// The Kafka message timestamp: the producer's clock when it sent the record.
+        kafka_ts: Option<i64>,
         now: i64,
         intent: Intent,
     },
@@ -166,6 +168,7 @@ pub fn build(choices: &[Choice]) -> Vec<Step> {
                 key,
                 value,
                 record,
+                kafka_ts: Some(t),
                 now,
                 intent,
             };
@@ -197,6 +200,7 @@ pub fn build(choices: &[Choice]) -> Vec<Step> {
                     key: Some(e.customer_id.clone().into_bytes()),
                     value: serde_json::to_vec(&e).unwrap(),
                     record: Ok(Record::Event(e)),
+                    kafka_ts: Some(t),
                     now,
                     intent: Intent::Ok,
                 });
@@ -206,15 +210,21 @@ pub fn build(choices: &[Choice]) -> Vec<Step> {
                 // A producer retry: same transaction (same id and content), new offset.
                 let (prev, _) = &txs[c.pick % txs.len()];
                 if let Step::Record {
-                    key, value, record, ..
+                    key,
+                    value,
+                    record,
+                    kafka_ts,
+                    ..
                 } = prev
                 {
+                    // The retried batch keeps its CreateTime.
                     steps.push(Step::Record {
                         topic: TX,
                         offset: offsets[0],
                         key: key.clone(),
                         value: value.clone(),
                         record: record.clone(),
+                        kafka_ts: *kafka_ts,
                         now,
                         intent: Intent::Ok,
                     });
@@ -275,6 +285,7 @@ pub fn build(choices: &[Choice]) -> Vec<Step> {
                     key,
                     value,
                     record,
+                    kafka_ts,
                     ..
                 }) = prev.cloned()
                 {
@@ -284,6 +295,7 @@ pub fn build(choices: &[Choice]) -> Vec<Step> {
                         key,
                         value,
                         record,
+                        kafka_ts,
                         now,
                         intent: Intent::Replay,
                     });
@@ -315,6 +327,7 @@ pub fn feed(task: &mut Task, step: &Step, out: &mut Outputs) -> Option<Dispositi
             key,
             value,
             record,
+            kafka_ts,
             now,
             ..
         } => Some(
@@ -325,6 +338,7 @@ pub fn feed(task: &mut Task, step: &Step, out: &mut Outputs) -> Option<Dispositi
                     offset: *offset,
                     key: key.as_deref(),
                     value,
+                    timestamp: *kafka_ts,
                     record: record.clone(),
                 },
                 *now,

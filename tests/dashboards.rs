@@ -96,6 +96,8 @@ async fn every_sql_panel_returns_rows_after_a_pipeline_run() {
             ("rate", "0"),
             ("event-rate", "50"),
             ("seed", "41"),
+            // Pinned: the stream's density follows the time of day and the calendar.
+            ("start", "2026-03-10T15:00:00Z"),
             ("customers", "400"),
             ("products", "60"),
             ("fraud-rate", "0.1"),

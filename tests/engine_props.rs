@@ -483,18 +483,14 @@ proptest! {
     }
 }
 
-/// A backfill: months-old records replayed today. A rejected record that comes first on
-/// its partition has no event time of the partition to go by; it is counted at its Kafka
-/// timestamp, in the old window the replayed data closes, not at today's processing time
-/// in a window that replayed data never reaches.
-#[test]
-fn a_rejected_first_record_of_a_backfill_counts_in_the_window_of_its_kafka_timestamp() {
+/// Feeds an undecodable transaction with Kafka timestamp `kafka_ts` as the first record,
+/// then thirty seconds of valid transactions and events from `t0` (Kafka timestamp = event
+/// time), all at processing time `now`; returns the final quality rows.
+fn rejected_first_then_data(t0: i64, kafka_ts: i64, now: i64) -> Vec<shopstream::model::KpiRow> {
     use shopstream::engine::{testkit, Input};
     use shopstream::model::EventType;
     use shopstream::quality::Rejection;
 
-    let t0: i64 = 1_773_154_800_000; // 2026-03-10T15:00:00Z, a window start
-    let today: i64 = 1_795_500_000_000; // 2026-11-24, processing time of the replay
     let mut task = Task::new(config(), inputs()).unwrap();
     let mut out = Outputs::default();
     let mut offsets = [0i64; 2];
@@ -511,32 +507,51 @@ fn a_rejected_first_record_of_a_backfill_counts_in_the_window_of_its_kafka_times
             record,
         };
         offsets[ix] += 1;
-        task.process(input, today, out).unwrap()
+        task.process(input, now, out).unwrap()
     };
     let undecodable = Err(Rejection::undecodable("json", "EOF while parsing"));
-    let d = process(&mut task, TX, undecodable, t0 + 500, &mut out);
+    let d = process(&mut task, TX, undecodable, kafka_ts, &mut out);
     assert_eq!(d, Disposition::Dlq);
-    // Thirty seconds of replayed data on both inputs: the watermark passes the first
-    // window's end and allowed lateness.
+    // The watermark passes the first window's end and allowed lateness.
     for (n, ts) in (1..=30).map(|s| (s as u64, t0 + s * 1_000)) {
         let tx = Record::Transaction(testkit::transaction(n, 1, ts));
         process(&mut task, TX, Ok(tx), ts, &mut out);
         let ev = Record::Event(testkit::event(n, 1, ts, EventType::PageView));
         process(&mut task, EV, Ok(ev), ts, &mut out);
     }
-    let first = out
-        .kpis
-        .iter()
-        .find(|r| r.kpi == "quality" && r.window_start == t0 && r.status == EmitStatus::Final)
-        .expect("the first quality window is final");
+    out.kpis
+        .into_iter()
+        .filter(|r| r.kpi == "quality" && r.status == EmitStatus::Final)
+        .collect()
+}
+
+/// The invalid count of the final quality row of the window starting at `start`.
+fn invalid_in(rows: &[shopstream::model::KpiRow], start: i64) -> Decimal {
+    let row = rows.iter().find(|r| r.window_start == start);
+    row.expect("the window is final").values["invalid"]
+}
+
+/// A backfill: months-old records replayed today. A rejected record that comes first on
+/// its partition has no event time of the partition to go by; it is counted at its Kafka
+/// timestamp, in the old window the replayed data closes, not at today's processing time
+/// in a window that replayed data never reaches.
+#[test]
+fn a_rejected_first_record_of_a_backfill_counts_in_the_window_of_its_kafka_timestamp() {
+    let t0: i64 = 1_773_154_800_000; // 2026-03-10T15:00:00Z, a window start
+    let today: i64 = 1_795_500_000_000; // 2026-11-24, processing time of the replay
+    let rows = rejected_first_then_data(t0, t0 + 500, today);
+    assert_eq!(invalid_in(&rows, t0), Decimal::ONE);
     // The rejected record and the 9 transactions and 9 events of seconds 1..9.
-    assert_eq!(first.values["invalid"], Decimal::ONE);
+    let first = rows.iter().find(|r| r.window_start == t0).unwrap();
     assert_eq!(first.values["total"], Decimal::from(19));
-    assert!(
-        out.kpis
-            .iter()
-            .filter(|r| r.kpi == "quality")
-            .all(|r| r.window_start < t0 + 60_000),
-        "nothing counted at processing time"
-    );
+}
+
+/// A producer whose clock is a year ahead: the rejected first record is counted at
+/// processing time, not in a window of its Kafka timestamp that nothing would close.
+#[test]
+fn a_kafka_timestamp_ahead_of_processing_time_counts_at_processing_time() {
+    let t0: i64 = 1_773_154_800_000;
+    let now = t0 + 500;
+    let rows = rejected_first_then_data(t0, now + 365 * 86_400_000, now);
+    assert_eq!(invalid_in(&rows, t0), Decimal::ONE);
 }

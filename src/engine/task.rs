@@ -438,8 +438,9 @@ impl Task {
     /// transaction counts the record in the same window. Before the partition has a valid
     /// record: the record's Kafka timestamp (its own, so as deterministic; for a backfill
     /// of old data it is old too, where processing time would put the record in a window
-    /// the replayed data never closes), else the task's largest event time, else its
-    /// watermark, else processing time. Never before the watermark.
+    /// the replayed data never closes; not after processing time, so a producer's clock
+    /// far ahead cannot open a window nothing closes), else the task's largest event
+    /// time, else its watermark, else processing time. Never before the watermark.
     fn frontier(&self, ix: usize, kafka_ts: Option<Millis>, now: Millis) -> Millis {
         let wm = self.clock.current();
         let own = self
@@ -447,6 +448,7 @@ impl Task {
             .partitions()
             .get(ix)
             .and_then(|p| p.max_event_time);
+        let kafka_ts = kafka_ts.map(|t| t.min(now));
         match own.or(kafka_ts).or(self.clock.max_event_time()) {
             Some(m) => m.max(wm),
             None if wm > Millis::MIN => wm,

@@ -240,7 +240,69 @@ impl Task {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::{EngineConfig, RestorePoint, Task, TopicPartition};
+    use crate::engine::{
+        testkit, EngineConfig, Input, Outputs, RestorePoint, Task, TopicPartition,
+    };
+    use crate::model::{EventType, Record};
+
+    /// A caught-up report was made about another process's positions: a restored task
+    /// holds the watermark until the runtime reports its partitions caught up again.
+    #[test]
+    fn caught_up_reports_are_not_restored() {
+        let inputs = vec![
+            TopicPartition::new("shop.transactions", 0),
+            TopicPartition::new("shop.events", 0),
+        ];
+        let cfg = EngineConfig::default();
+        let (ooo, idle) = (
+            cfg.watermark.max_out_of_orderness_ms,
+            cfg.watermark.idle_timeout_ms,
+        );
+        let mut task = Task::new(cfg.clone(), inputs.clone()).unwrap();
+        let mut out = Outputs::default();
+        let t = 1_773_154_800_000;
+        let key = testkit::customer_id(1);
+        let records = [
+            Record::Transaction(testkit::transaction(1, 1, t)),
+            Record::Event(testkit::event(1, 1, t, EventType::PageView)),
+        ];
+        for (tp, record) in inputs.iter().zip(records) {
+            let input = Input {
+                topic: &tp.topic,
+                partition: 0,
+                offset: 0,
+                key: Some(key.as_bytes()),
+                value: b"",
+                timestamp: Some(t),
+                record: Ok(record),
+            };
+            task.process(input, t, &mut out).unwrap();
+            task.on_partition_status(&tp.topic, 0, true, t, &mut out)
+                .unwrap();
+        }
+        task.flush_changelog(&mut out).unwrap();
+        let point = RestorePoint {
+            offsets: task.next_offsets(),
+            flush_seq: Some(task.flush_seq()),
+        };
+        let mut restored = Task::restore(cfg, inputs.clone(), &out.changelog, &point).unwrap();
+        assert_eq!(restored.watermark(), t - ooo);
+
+        // Quiet for longer than the idle timeout: the original goes by processing time,
+        // the restored task waits for a report.
+        let later = t + idle + 60_000;
+        task.on_tick(later, &mut out);
+        restored.on_tick(later, &mut out);
+        assert!(task.watermark() > t - ooo);
+        assert_eq!(restored.watermark(), t - ooo);
+        for tp in &inputs {
+            restored
+                .on_partition_status(&tp.topic, 0, true, later, &mut out)
+                .unwrap();
+        }
+        restored.on_tick(later + 1, &mut out);
+        assert!(restored.watermark() > t - ooo, "idle again once reported");
+    }
 
     #[test]
     fn a_task_without_state_starts_at_the_committed_offsets() {

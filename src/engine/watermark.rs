@@ -11,7 +11,9 @@
 //! processing time: it becomes the largest partition watermark plus the processing time
 //! elapsed since the last partition went idle, so windows close during quiet periods at the
 //! pace of the clock, and a fresh live record arriving afterwards is on time. The state is
-//! plain data and is changelogged, so a restored task continues from the same watermark.
+//! plain data and is changelogged, so a restored task continues from the same watermark;
+//! the caught-up reports are not state (they were about another process's positions) and
+//! are made anew by the restored task's runtime.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +44,11 @@ impl Default for WatermarkConfig {
 pub struct PartitionClock {
     /// Largest event time of a valid record, if any.
     pub max_event_time: Option<Millis>,
-    /// Last reported by the runtime: position == high watermark.
+    /// Last reported by the runtime: position == high watermark. Not changelogged: the
+    /// report was about positions another process had, and a partition caught up when
+    /// the state was flushed may have a backlog after the downtime; a restored partition
+    /// holds the watermark until the runtime reports it caught up again.
+    #[serde(skip)]
     pub caught_up: bool,
     /// Processing time of the last record, or of the first status report.
     pub quiet_since: Option<Millis>,

@@ -2,7 +2,8 @@
 //! flushes, early results, idle periods and caught-up reports), a fresh task is rebuilt
 //! from the changelog entries alone, and both must produce identical outputs for the rest
 //! of the stream (both told, as a restarted runtime would, that their inputs are behind:
-//! caught-up reports are not state). Also checks that the compacted changelog equals a full snapshot.
+//! caught-up reports are not state). Also checks that the compacted changelog equals a
+//! full snapshot.
 
 mod engine_common;
 

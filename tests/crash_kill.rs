@@ -277,19 +277,14 @@ async fn crash_test(guarantee: &str) {
     if !unlabelled_late.is_empty() {
         // What the engine saw: each row's event time, watermark and source position.
         let shown: Vec<String> = unlabelled_late.iter().map(|id| id.to_string()).collect();
-        let rows: Vec<String> = db
-            .client
-            .query(
+        let rows = db
+            .texts(
                 "SELECT concat_ws(' ', record_id, source_topic, source_partition, source_offset,
                         event_time, watermark, lateness_ms, reason)
                  FROM late_records WHERE record_id = ANY($1) ORDER BY 1",
                 &[&shown],
             )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .await;
         panic!(
             "late_records holds {} records the generator did not make late: {rows:#?}",
             late_set.difference(&expect.late).count()

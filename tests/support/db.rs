@@ -44,8 +44,17 @@ impl Db {
 
     /// The text values of the first column of `sql`.
     pub async fn ids(&self, sql: &str) -> Vec<String> {
+        self.texts(sql, &[]).await
+    }
+
+    /// The text values of the first column of `sql` with bound `params`.
+    pub async fn texts(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Vec<String> {
         self.client
-            .query(sql, &[])
+            .query(sql, params)
             .await
             .unwrap()
             .iter()
